@@ -1,0 +1,1 @@
+"""Users, password hashing, SSO sessions and the hosted pages."""

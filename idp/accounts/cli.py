@@ -1,0 +1,33 @@
+"""`idp users …` commands."""
+
+import click
+from email_validator import EmailNotValidError, validate_email
+from flask import Blueprint
+
+from idp.accounts.users import UserExists, create_user
+
+bp = Blueprint("users_cli", __name__, cli_group="users")
+
+MIN_PASSWORD = 8
+
+
+@bp.cli.command("create")
+@click.option("--email", required=True)
+@click.option("--password", help="Prompted for when not given (keeps it out of shell history).")
+@click.option("--name")
+@click.option("--verified", is_flag=True, help="Mark the email as verified.")
+def create(email: str, password: str | None, name: str | None, verified: bool) -> None:
+    """Create a user in the native database connection."""
+    try:
+        email = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as e:
+        raise click.ClickException(f"invalid email: {e}") from None
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD:
+        raise click.ClickException(f"the password must have at least {MIN_PASSWORD} characters")
+    try:
+        user = create_user(email, password, name=name, email_verified=verified)
+    except UserExists:
+        raise click.ClickException(f"a user with email {email} already exists") from None
+    click.echo(f"created user {user.id} <{user.email}>")

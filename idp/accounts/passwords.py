@@ -1,0 +1,45 @@
+"""Password hashing with argon2id, parameters from config."""
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+
+_hashers: dict[tuple[int, int, int], PasswordHasher] = {}
+_dummy_hashes: dict[tuple[int, int, int], str] = {}
+
+
+def _hasher() -> PasswordHasher:
+    config = current_app.config
+    params = (config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_COST"], config["ARGON2_PARALLELISM"])
+    if params not in _hashers:
+        _hashers[params] = PasswordHasher(*params)
+    return _hashers[params]
+
+
+def hash_password(password: str) -> str:
+    """Return an argon2id hash of the password."""
+    return _hasher().hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check a password; with no hash, spend the same time and fail (no user enumeration)."""
+    hasher = _hasher()
+    if password_hash is None:
+        params = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+        if params not in _dummy_hashes:
+            _dummy_hashes[params] = hasher.hash("dummy password for unknown accounts")
+        _check(hasher, _dummy_hashes[params], password)
+        return False
+    return _check(hasher, password_hash, password)
+
+
+def _check(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Say whether a hash was made with other parameters than the configured ones."""
+    return _hasher().check_needs_rehash(password_hash)

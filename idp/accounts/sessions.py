@@ -1,0 +1,53 @@
+"""Server-side SSO sessions behind the signed session cookie."""
+
+import secrets
+import time
+from datetime import timedelta
+
+from flask import current_app, g
+from flask import session as cookie
+
+from idp.accounts.models import Session, User
+from idp.db import db, utcnow
+
+
+def current_session() -> Session | None:
+    """Return the browser's live SSO session, if any."""
+    if "sso" not in g:
+        row = db.session.get(Session, cookie["sid"]) if "sid" in cookie else None
+        if row is not None and (row.ended_at is not None or row.expires_at <= utcnow()):
+            row = None
+        g.sso = row
+    return g.sso
+
+
+def start_session(user: User) -> Session:
+    """Sign a user in: a new session row and a new cookie (the session id rotates)."""
+    old = current_session()
+    if old is not None:
+        old.ended_at = utcnow()
+    kept = {k: cookie[k] for k in ("authz",) if k in cookie}  # pending authorization requests
+    cookie.clear()  # drops the old sid and CSRF token with it
+    cookie.update(kept)
+    cookie.permanent = True
+    lifetime = current_app.config["SESSION_LIFETIME"]
+    row = Session(
+        id=secrets.token_urlsafe(24), user_id=user.id, auth_time=int(time.time()),
+        expires_at=utcnow() + timedelta(seconds=lifetime),
+    )
+    db.session.add(row)
+    user.last_login_at = utcnow()
+    db.session.commit()
+    cookie["sid"] = row.id
+    g.sso = row
+    return row
+
+
+def end_session() -> None:
+    """Sign the browser out."""
+    row = current_session()
+    if row is not None:
+        row.ended_at = utcnow()
+        db.session.commit()
+    cookie.clear()
+    g.sso = None

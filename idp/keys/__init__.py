@@ -1,0 +1,1 @@
+"""Signing keys: generation, rotation, revocation and the JWKS."""

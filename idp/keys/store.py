@@ -1,0 +1,186 @@
+"""The signing-key lifecycle: next → current → previous → retired, safe with many instances."""
+
+import hashlib
+import json
+from base64 import urlsafe_b64encode
+from datetime import timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import current_app
+from jwt.algorithms import RSAAlgorithm
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from idp.db import db, utcnow
+from idp.keys import kek
+from idp.keys.models import CURRENT, NEXT, PREVIOUS, PUBLISHED, RETIRED, REVOKED, SigningKey
+
+# Decrypted private keys by kid: immutable once made, so caching them per process is safe.
+_private_keys: dict[str, rsa.RSAPrivateKey] = {}
+
+
+class KeyNotFound(LookupError):
+    """No published key has that kid."""
+
+
+def _thumbprint(jwk: dict[str, Any]) -> str:
+    """Return the RFC 7638 thumbprint of an RSA JWK."""
+    canonical = json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"))
+    return urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+
+
+def _generate(state: str) -> SigningKey:
+    private = rsa.generate_private_key(65537, current_app.config["SIGNING_KEY_SIZE"])
+    jwk: dict[str, Any] = RSAAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    kid = _thumbprint(jwk)
+    jwk.update(kid=kid, use="sig", alg="RS256")
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    now = utcnow()
+    return SigningKey(
+        kid=kid, state=state, public_jwk=jwk, private_key=kek.encrypt(pem),
+        created_at=now, activated_at=now if state == CURRENT else None,
+    )
+
+
+def _by_state(*states: str) -> dict[str, list[SigningKey]]:
+    found: dict[str, list[SigningKey]] = {s: [] for s in states}
+    for key in db.session.scalars(select(SigningKey).where(SigningKey.state.in_(states))):
+        found[key.state].append(key)
+    return found
+
+
+def _commit_or_lose() -> bool:
+    """Commit; if another instance changed the keys first, roll back and say so."""
+    try:
+        db.session.commit()
+        return True
+    except (IntegrityError, OperationalError):
+        db.session.rollback()
+        return False
+
+
+def ensure_keys() -> None:
+    """Create a current and a next key where missing."""
+    keys = _by_state(CURRENT, NEXT)
+    for state in (CURRENT, NEXT):
+        if not keys[state]:
+            db.session.add(_generate(state))
+    if db.session.new:
+        _commit_or_lose()
+
+
+def _swap(now_state: str, kid: str, **values: Any) -> bool:
+    """Move one key out of `now_state`; False when another instance already moved it."""
+    result = db.session.execute(
+        update(SigningKey)
+        .where(SigningKey.kid == kid, SigningKey.state == now_state)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def rotate(force: bool = False) -> str | None:
+    """Promote next to current and current to previous; return the new current kid.
+
+    Unless forced, rotate only when the current key is older than the rotation period and the next
+    key has been published for a whole JWKS cache lifetime. Returns None when nothing rotated,
+    including when another instance rotated first.
+    """
+    ensure_keys()
+    keys = _by_state(CURRENT, NEXT)
+    current, upcoming = keys[CURRENT][0], keys[NEXT][0]
+    now = utcnow()
+    config = current_app.config
+    if not force:
+        since = current.activated_at or current.created_at
+        if now - since < timedelta(seconds=config["KEY_ROTATION_PERIOD"]):
+            return None
+        if now - upcoming.created_at < timedelta(seconds=config["JWKS_MAX_AGE"]):
+            return None
+    moved = _swap(CURRENT, current.kid, state=PREVIOUS, deactivated_at=now) and _swap(
+        NEXT, upcoming.kid, state=CURRENT, activated_at=now
+    )
+    if not moved:
+        db.session.rollback()
+        return None
+    db.session.add(_generate(NEXT))
+    return upcoming.kid if _commit_or_lose() else None
+
+
+def retire_expired() -> None:
+    """Retire previous keys once every token they signed has expired, and wipe their secrets."""
+    config = current_app.config
+    longest = max(config["ACCESS_TOKEN_LIFETIME"], config["ID_TOKEN_LIFETIME"])
+    cutoff = utcnow() - timedelta(seconds=longest + 60)  # a minute of leeway for clock skew
+    result = db.session.execute(
+        update(SigningKey)
+        .where(SigningKey.state == PREVIOUS, SigningKey.deactivated_at < cutoff)
+        .values(state=RETIRED, retired_at=utcnow(), private_key=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        _commit_or_lose()
+
+
+def revoke(kid: str) -> None:
+    """Withdraw a key at once; a revoked current or next key is replaced immediately."""
+    key = db.session.get(SigningKey, kid)
+    if key is None or key.state not in PUBLISHED:
+        raise KeyNotFound(kid)
+    was = key.state
+    key.state, key.private_key, key.retired_at = REVOKED, None, utcnow()
+    db.session.flush()
+    if was == CURRENT:
+        upcoming = _by_state(NEXT)[NEXT]
+        if upcoming:
+            upcoming[0].state, upcoming[0].activated_at = CURRENT, utcnow()
+            db.session.flush()
+    db.session.commit()
+    _private_keys.pop(kid, None)
+    ensure_keys()
+
+
+def maintain() -> None:
+    """Bring the key set up to date: keys present, rotation when due, expired keys retired."""
+    rotate()
+    retire_expired()
+
+
+def signing_key() -> tuple[str, rsa.RSAPrivateKey]:
+    """Return the kid and private key of the current key, rotating first when due."""
+    maintain()
+    key = _by_state(CURRENT)[CURRENT][0]
+    private = _private_keys.get(key.kid)
+    if private is None:
+        assert key.private_key is not None
+        loaded = serialization.load_pem_private_key(kek.decrypt(key.private_key), None)
+        assert isinstance(loaded, rsa.RSAPrivateKey)
+        private = _private_keys[key.kid] = loaded
+    return key.kid, private
+
+
+def published_keys() -> list[SigningKey]:
+    """Return the keys the JWKS publishes: next, current and previous."""
+    maintain()
+    keys = db.session.scalars(
+        select(SigningKey).where(SigningKey.state.in_(PUBLISHED)).order_by(SigningKey.created_at)
+    )
+    return list(keys)
+
+
+def public_key(kid: str) -> Any:
+    """Return the public key object of a published key."""
+    key = db.session.get(SigningKey, kid)
+    if key is None or key.state not in PUBLISHED:
+        raise KeyNotFound(kid)
+    return RSAAlgorithm.from_jwk(key.public_jwk)
+
+
+def all_keys() -> list[SigningKey]:
+    """Return every key, newest first."""
+    return list(db.session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc())))

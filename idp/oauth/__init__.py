@@ -1,0 +1,1 @@
+"""The authorization server: clients, grants, tokens, discovery and userinfo."""

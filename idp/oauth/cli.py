@@ -1,0 +1,67 @@
+"""`idp clients …` commands."""
+
+import json
+
+import click
+from flask import Blueprint
+
+from idp.oauth import clients
+
+bp = Blueprint("clients_cli", __name__, cli_group="clients")
+
+
+@bp.cli.command("create")
+@click.option("--name", required=True, help="Shown to users on the login and consent pages.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact callback URL (repeatable).")
+@click.option("--public", is_flag=True, help="No secret: a browser or native app using PKCE.")
+@click.option("--first-party", is_flag=True, help="Your own app: no consent page.")
+@click.option("--post-logout-redirect-uri", "logout_uris", multiple=True, help="Repeatable.")
+@click.option("--audience", "audiences", multiple=True, help="An API it may get tokens for.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def create(name: str, redirect_uris: tuple[str, ...], public: bool, first_party: bool,
+           logout_uris: tuple[str, ...], audiences: tuple[str, ...], as_json: bool) -> None:
+    """Register a relying party; its secret is shown once."""
+    try:
+        client, secret = clients.create_client(
+            name, list(redirect_uris), public=public, first_party=first_party,
+            post_logout_redirect_uris=list(logout_uris), audiences=list(audiences),
+        )
+    except clients.InvalidClientMetadata as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        data = {"client_id": client.id, "name": client.name, "redirect_uris": client.redirect_uris}
+        if secret:
+            data["client_secret"] = secret
+        click.echo(json.dumps(data))
+        return
+    click.echo(f"client_id:     {client.id}")
+    if secret:
+        click.echo(f"client_secret: {secret}")
+        click.echo("Store the secret now: it is kept only as a digest and cannot be shown again.")
+
+
+@bp.cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(as_json: bool) -> None:
+    """List registered clients (never their secrets)."""
+    rows = [
+        {"client_id": c.id, "name": c.name, "public": c.public, "first_party": c.first_party,
+         "redirect_uris": c.redirect_uris, "audiences": c.audiences}
+        for c in clients.list_clients()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        kind = "public" if row["public"] else "confidential"
+        party = ", first-party" if row["first_party"] else ""
+        click.echo(f"{row['client_id']}  {row['name']}  ({kind}{party})  {' '.join(row['redirect_uris'])}")
+
+
+@bp.cli.command("delete")
+@click.argument("client_id")
+def delete(client_id: str) -> None:
+    """Delete a client and every token issued to it."""
+    if not clients.delete_client(client_id):
+        raise click.ClickException(f"no client {client_id}")
+    click.echo(f"deleted {client_id}")

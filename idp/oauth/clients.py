@@ -1,0 +1,72 @@
+"""Registering and removing relying parties."""
+
+import ipaddress
+import secrets
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from idp.db import db
+from idp.oauth.models import Client, digest
+
+
+class InvalidClientMetadata(ValueError):
+    """A redirect URI or other client setting that we refuse to register."""
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def check_uri(uri: str) -> str:
+    """Accept an absolute redirect URI: https, http on loopback, or a native app's own scheme."""
+    parts = urlsplit(uri)
+    if not parts.scheme or parts.fragment or "*" in uri:
+        raise InvalidClientMetadata(f"not an absolute URI without fragment or wildcard: {uri}")
+    if parts.scheme in ("http", "https") and not parts.hostname:
+        raise InvalidClientMetadata(f"no host in {uri}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        raise InvalidClientMetadata(f"http is allowed only on loopback: {uri}")
+    if parts.scheme in ("javascript", "data", "file"):
+        raise InvalidClientMetadata(f"scheme not allowed: {uri}")
+    return uri
+
+
+def create_client(
+    name: str, redirect_uris: list[str], *, public: bool = False, first_party: bool = False,
+    post_logout_redirect_uris: list[str] | None = None, audiences: list[str] | None = None,
+) -> tuple[Client, str | None]:
+    """Register a client; return it and its secret (None for public clients), shown only now."""
+    if not name.strip():
+        raise InvalidClientMetadata("a client needs a name")
+    if public and not redirect_uris:
+        raise InvalidClientMetadata("a public client needs at least one redirect URI")
+    secret = None if public else Client.new_secret()
+    client = Client(
+        id=secrets.token_urlsafe(24), name=name.strip(),
+        secret_digest=digest(secret) if secret else None, first_party=first_party,
+        redirect_uris=[check_uri(u) for u in redirect_uris],
+        post_logout_redirect_uris=[check_uri(u) for u in post_logout_redirect_uris or []],
+        audiences=list(audiences or []),
+    )
+    db.session.add(client)
+    db.session.commit()
+    return client, secret
+
+
+def list_clients() -> list[Client]:
+    """Return every client, oldest first."""
+    return list(db.session.scalars(select(Client).order_by(Client.created_at)))
+
+
+def delete_client(client_id: str) -> bool:
+    """Delete a client with its codes, grants and tokens; say whether it existed."""
+    client = db.session.get(Client, client_id)
+    if client is None:
+        return False
+    db.session.delete(client)
+    db.session.commit()
+    return True

@@ -1,0 +1,174 @@
+"""Clients, authorization codes, grants and the tokens issued under them."""
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from authlib.oauth2.rfc6749 import ClientMixin, scope_to_list
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from idp.db import UTCDateTime, db, utcnow
+
+SCOPES = ("openid", "profile", "email", "offline_access")
+
+
+def digest(secret: str) -> str:
+    """Return the SHA-256 hex digest under which a random secret is stored."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Client(db.Model, ClientMixin):
+    """A relying party. Confidential clients hold a secret stored only as its digest."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    secret_digest: Mapped[str | None] = mapped_column(String(64))
+    first_party: Mapped[bool] = mapped_column(default=False)
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # APIs (the `audience` parameter) this client may ask access tokens for.
+    audiences: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def public(self) -> bool:
+        """Say whether the client has no secret (a browser or native app)."""
+        return self.secret_digest is None
+
+    @staticmethod
+    def new_secret() -> str:
+        """Return a fresh client secret (256 bits)."""
+        return secrets.token_urlsafe(32)
+
+    # Authlib's ClientMixin hooks.
+    def get_client_id(self) -> str:
+        return self.id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return "openid"
+        return " ".join(s for s in scope_to_list(scope) if s in SCOPES)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.redirect_uris  # exact match, never a prefix
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if self.secret_digest is None:
+            return False
+        return hmac.compare_digest(digest(client_secret), self.secret_digest)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.public:
+            return method == "none"
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and bool(self.redirect_uris)
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        if grant_type == "client_credentials":
+            return not self.public
+        return grant_type in ("authorization_code", "refresh_token")
+
+
+class AuthorizationCode(db.Model):
+    """A code handed to a client's redirect URI; stored as its digest and usable once."""
+
+    __tablename__ = "authorization_codes"
+
+    code_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    redirect_uri: Mapped[str | None] = mapped_column(String(2048))
+    scope: Mapped[str] = mapped_column(String(1024))
+    audience: Mapped[str | None] = mapped_column(String(2048))
+    nonce: Mapped[str | None] = mapped_column(String(512))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(16))
+    auth_time: Mapped[int]
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The grant the first exchange created: revoked if the code is presented again.
+    grant_id: Mapped[str | None] = mapped_column(ForeignKey("grants.id", ondelete="SET NULL"))
+
+    # Authlib's AuthorizationCodeMixin hooks.
+    def get_redirect_uri(self) -> str | None:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> None:
+        return None
+
+
+class Grant(db.Model):
+    """One authorization: a code exchange or client-credentials call and every token rotated from it."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(1024))
+    audience: Mapped[str | None] = mapped_column(String(2048))
+    auth_time: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    client: Mapped[Client] = relationship()
+
+
+class Token(db.Model):
+    """One token response: a JWT access token (by its jti) and, maybe, a refresh token digest."""
+
+    __tablename__ = "tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    refresh_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(1024))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    access_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    access_revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the refresh token was exchanged; presenting it again revokes the grant.
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    grant: Mapped[Grant] = relationship()
+
+    # Authlib's TokenMixin hooks, as the refresh-token grant and endpoints use them.
+    def check_client(self, client: Client) -> bool:
+        return self.grant.client_id == client.id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return int((self.access_expires_at - self.issued_at).total_seconds())
+
+    def is_revoked(self) -> bool:
+        return self.grant.revoked_at is not None
+
+    def is_expired(self) -> bool:
+        return self.access_expires_at <= utcnow()

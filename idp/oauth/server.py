@@ -1,0 +1,308 @@
+"""Authlib's authorization server, with our grants and endpoints plugged into its hooks."""
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, OAuth2Request, grants
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oidc.core import grants as oidc_grants
+from flask import Flask, current_app
+from flask import request as flask_request
+from sqlalchemy import select, update
+
+from idp.accounts.models import User
+from idp.db import db, utcnow
+from idp.oauth import tokens
+from idp.oauth.models import AuthorizationCode, Client, Grant, Token, digest
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707: the requested audience is not one this client may ask for."""
+
+    error = "invalid_target"
+
+
+def query_client(client_id: Any) -> Client | None:
+    """Find a client by id."""
+    if not isinstance(client_id, str) or len(client_id) > 64:
+        return None
+    return db.session.get(Client, client_id)
+
+
+def revoke_grant(grant_id: str | None) -> None:
+    """Revoke a grant and with it every token issued under it, and commit."""
+    if grant_id:
+        db.session.execute(
+            update(Grant).where(Grant.id == grant_id, Grant.revoked_at.is_(None))
+            .values(revoked_at=utcnow()).execution_options(synchronize_session=False)
+        )
+    db.session.commit()
+
+
+def _claim(model: type, key: Any, column: Any, **values: Any) -> bool:
+    """Set a used-once timestamp if nobody set it before; concurrent callers get one winner."""
+    result = db.session.execute(
+        update(model).where(key, column.is_(None)).values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+class IssuesTokens:
+    """Mint tokens under a grant row instead of Authlib's random bearer strings."""
+
+    request: OAuth2Request
+
+    def new_grant(self, user: User | None, scope: str) -> Grant:
+        raise NotImplementedError
+
+    def generate_token(
+        self, user: User | None = None, scope: str | None = None, grant_type: str | None = None,
+        expires_in: int | None = None, include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        grant = self.new_grant(user, scope or "")
+        return tokens.issue(grant, scope or "", include_refresh_token)
+
+
+class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
+    """The code flow; codes are stored as digests and a reused code revokes its grant."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        data = request.payload.data
+        session = request.user  # our authorize view passes the SSO session as the "user"
+        db.session.add(AuthorizationCode(
+            code_digest=digest(code), client_id=request.client.id, user_id=session.user_id,
+            session_id=session.id, redirect_uri=request.payload.redirect_uri, scope=request.scope,
+            audience=data.get("audience"), nonce=data.get("nonce"),
+            code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method"), auth_time=session.auth_time,
+            expires_at=utcnow() + timedelta(seconds=current_app.config["AUTHORIZATION_CODE_LIFETIME"]),
+        ))
+        db.session.commit()
+
+    def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
+        row = db.session.get(AuthorizationCode, digest(code))
+        if row is None or row.client_id != client.id:
+            return None
+        if not _claim(AuthorizationCode, AuthorizationCode.code_digest == row.code_digest,
+                      AuthorizationCode.used_at, used_at=utcnow()):
+            # Second use: RFC 6749 §4.1.2 — refuse it and revoke what the first use issued.
+            db.session.refresh(row)
+            revoke_grant(row.grant_id)
+            return None
+        if row.expires_at <= utcnow():
+            return None
+        return row
+
+    def new_grant(self, user: User | None, scope: str) -> Grant:
+        code: AuthorizationCode = self.request.authorization_code
+        grant = Grant(
+            id=secrets.token_urlsafe(16), client_id=code.client_id, user_id=code.user_id,
+            session_id=code.session_id, scope=code.scope, audience=code.audience,
+            auth_time=code.auth_time,
+        )
+        db.session.add(grant)
+        db.session.flush()  # the code's reference to the grant needs the grant's row first
+        code.grant_id = grant.id
+        return grant
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        """Keep the used code: it must recognise its own reuse."""
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> User | None:
+        return db.session.get(User, authorization_code.user_id)
+
+
+class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
+    """Refresh with rotation: every use returns a new refresh token; reuse revokes the family."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+        row = db.session.scalar(select(Token).where(Token.refresh_digest == digest(refresh_token)))
+        if row is None or row.grant.revoked_at is not None:
+            return None
+        if row.refresh_expires_at is None or row.refresh_expires_at <= utcnow():
+            return None
+        if not _claim(Token, Token.jti == row.jti, Token.rotated_at, rotated_at=utcnow()):
+            revoke_grant(row.grant_id)  # a rotated token came back: assume it was stolen
+            return None
+        return row
+
+    def new_grant(self, user: User | None, scope: str) -> Grant:
+        return self.request.refresh_token.grant
+
+    def authenticate_user(self, refresh_token: Token) -> User | None:
+        return db.session.get(User, refresh_token.grant.user_id)
+
+    def revoke_old_credential(self, refresh_token: Token) -> None:
+        """Nothing left to do: the old token was marked rotated when it was accepted."""
+
+
+class ClientCredentialsGrant(IssuesTokens, grants.ClientCredentialsGrant):
+    """Machine-to-machine tokens for an API the client is allowed to call."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        audience = self.request.payload.data.get("audience")
+        if not audience:
+            raise InvalidRequestError("Missing 'audience': name the API the token is for.")
+        if audience not in self.request.client.audiences:
+            raise InvalidTargetError("This client may not request tokens for that audience.")
+
+    def new_grant(self, user: User | None, scope: str) -> Grant:
+        grant = Grant(
+            id=secrets.token_urlsafe(16), client_id=self.request.client.id, scope="",
+            audience=self.request.payload.data["audience"],
+        )
+        db.session.add(grant)
+        return grant
+
+    def generate_token(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        # No API permission model yet: client-credentials tokens carry no scope.
+        kwargs.update(scope="", include_refresh_token=False)
+        return super().generate_token(*args, **kwargs)
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE with S256 only: `plain` offers no protection once the request leaks."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if data.get("code_challenge") and data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("'code_challenge_method' must be S256.")
+        if grant.request.client.public and not data.get("code_challenge"):
+            raise InvalidRequestError("Public clients must use PKCE (code_challenge with S256).")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class OpenIDCode(oidc_grants.OpenIDCode):
+    """Add the ID token to the code exchange; prompt and nonce are handled by our authorize view."""
+
+    def __call__(self, grant: Any) -> None:
+        grant.register_hook("after_create_token_response", self.process_token)
+
+    def encode_id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
+        code: AuthorizationCode = request.authorization_code
+        return tokens.id_token(
+            request.client, request.user, token["scope"], auth_time=code.auth_time,
+            nonce=code.nonce, session_id=code.session_id, access_token=token["access_token"],
+        )
+
+
+def _lookup(token_string: str, hint: str | None) -> Token | None:
+    """Find the stored row of an access or refresh token we issued."""
+    if hint != "refresh_token":
+        try:
+            claims = tokens.verify(token_string, typ="at+jwt", verify_exp=False)
+            return db.session.get(Token, str(claims.get("jti")))
+        except tokens.InvalidToken:
+            pass
+    return db.session.scalar(select(Token).where(Token.refresh_digest == digest(token_string)))
+
+
+class Revocation(RevocationEndpoint):
+    """RFC 7009. Revoking a refresh token revokes its grant; an access token, itself."""
+
+    CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+        return _lookup(token_string, token_type_hint)
+
+    def authenticate_token(self, request: OAuth2Request, client: Client) -> Token | None:
+        self.check_params(request, client)
+        token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        # RFC 7009 §2.2: an unknown token, or another client's, is answered 200 all the same.
+        return token if token and token.check_client(client) else None
+
+    def revoke_token(self, token: Token, request: OAuth2Request) -> None:
+        if token.refresh_digest and digest(request.form["token"]) == token.refresh_digest:
+            revoke_grant(token.grant_id)
+        else:
+            token.access_revoked_at = utcnow()
+            db.session.commit()
+
+
+class Introspection(IntrospectionEndpoint):
+    """RFC 7662, for the client the token was issued to."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> dict[str, Any] | None:
+        row = _lookup(token_string, token_type_hint)
+        if row is None:
+            return None
+        is_refresh = row.refresh_digest == digest(token_string)
+        expires = row.refresh_expires_at if is_refresh else row.access_expires_at
+        active = (
+            row.grant.revoked_at is None and expires is not None and expires > utcnow()
+            and (row.rotated_at is None if is_refresh else row.access_revoked_at is None)
+        )
+        return {"row": row, "active": active, "refresh": is_refresh, "exp": expires}
+
+    def check_permission(self, token: dict[str, Any], client: Client, request: Any) -> bool:
+        return token["row"].check_client(client)
+
+    def create_introspection_payload(self, token: dict[str, Any] | None) -> dict[str, Any]:
+        if not token or not token["active"]:
+            return {"active": False}
+        return self.introspect_token(token)
+
+    def introspect_token(self, token: dict[str, Any]) -> dict[str, Any]:
+        row: Token = token["row"]
+        grant = row.grant
+        payload: dict[str, Any] = {
+            "active": True, "client_id": grant.client_id, "scope": row.scope,
+            "sub": grant.user_id or grant.client_id, "iss": tokens.issuer(),
+            "iat": int(row.issued_at.timestamp()), "exp": int(token["exp"].timestamp()),
+            "token_type": "refresh_token" if token["refresh"] else "Bearer",
+        }
+        if not token["refresh"]:
+            payload["jti"] = row.jti
+        return payload
+
+
+class IssuerRequest(FlaskOAuth2Request):
+    """A request seen at its public URL under the issuer, not at the address a proxy used."""
+
+    def __init__(self, request: Any) -> None:
+        OAuth2Request.__init__(self, request.method, tokens.issuer() + request.path, headers=request.headers)
+        self._request = request
+        self.payload = FlaskOAuth2Payload(request)
+
+
+class Server(AuthorizationServer):
+    """The authorization server."""
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):
+            return request  # an authorization request we stored while the user signed in
+        return IssuerRequest(flask_request)
+
+
+server = Server()
+
+
+def init_app(app: Flask) -> None:
+    """Register grants and endpoints."""
+    server.init_app(app, query_client=query_client, save_token=lambda token, request: db.session.commit())
+    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(Revocation)
+    server.register_endpoint(Introspection)

@@ -1,0 +1,149 @@
+"""Signed JWTs: RFC 9068 access tokens and ID tokens, and their verification."""
+
+import hashlib
+import secrets
+import time
+from base64 import urlsafe_b64encode
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from flask import current_app
+
+from idp.accounts.models import User
+from idp.db import db, utcnow
+from idp.keys.store import KeyNotFound, public_key, signing_key
+from idp.oauth.models import Client, Grant, Token, digest
+
+
+class InvalidToken(Exception):
+    """A token that is malformed, wrongly signed, expired, or for someone else."""
+
+
+def issuer() -> str:
+    """Return the configured issuer URL."""
+    return current_app.config["ISSUER"]
+
+
+def sign(claims: dict[str, Any], typ: str = "JWT") -> str:
+    """Sign claims with the current key, naming it by kid."""
+    kid, key = signing_key()
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": typ})
+
+
+def verify(
+    token: str, *, audience: str | None = None, typ: str | None = None, verify_exp: bool = True
+) -> dict[str, Any]:
+    """Verify a JWT we issued and return its claims."""
+    try:
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") != "RS256" or (typ and header.get("typ") != typ):
+            raise InvalidToken("unexpected token type")
+        key = public_key(str(header.get("kid")))
+        return jwt.decode(
+            token, key, algorithms=["RS256"], issuer=issuer(), audience=audience,
+            options={"verify_exp": verify_exp, "verify_aud": audience is not None},
+        )
+    except (jwt.PyJWTError, KeyNotFound) as e:
+        raise InvalidToken(str(e)) from None
+
+
+def half_hash(value: str) -> str:
+    """Return the at_hash of a token: the left half of its SHA-256, base64url."""
+    half = hashlib.sha256(value.encode()).digest()[:16]
+    return urlsafe_b64encode(half).rstrip(b"=").decode()
+
+
+def userinfo_audience() -> str:
+    """Return the audience that lets an access token call /userinfo."""
+    return issuer() + "/userinfo"
+
+
+def issue(grant: Grant, scope: str, include_refresh_token: bool) -> dict[str, Any]:
+    """Mint an access token (and maybe a refresh token) under a grant; the caller commits."""
+    config = current_app.config
+    now = int(time.time())
+    lifetime = config["ACCESS_TOKEN_LIFETIME"]
+    audiences = [a for a in (grant.audience,) if a]
+    if "openid" in scope.split():
+        audiences.append(userinfo_audience())
+    jti = secrets.token_urlsafe(16)
+    claims: dict[str, Any] = {
+        "iss": issuer(),
+        "sub": grant.user_id or grant.client_id,
+        "aud": audiences[0] if len(audiences) == 1 else audiences,
+        "client_id": grant.client_id,
+        "jti": jti,
+        "iat": now,
+        "exp": now + lifetime,
+    }
+    if scope:
+        claims["scope"] = scope
+    if grant.auth_time is not None:
+        claims["auth_time"] = grant.auth_time
+    response: dict[str, Any] = {
+        "token_type": "Bearer",
+        "access_token": sign(claims, typ="at+jwt"),
+        "expires_in": lifetime,
+        "scope": scope,
+    }
+    issued = utcnow()
+    row = Token(
+        jti=jti, grant=grant, scope=scope, issued_at=issued,
+        access_expires_at=issued + timedelta(seconds=lifetime),
+    )
+    if include_refresh_token:
+        refresh = secrets.token_urlsafe(32)
+        row.refresh_digest = digest(refresh)
+        row.refresh_expires_at = issued + timedelta(seconds=config["REFRESH_TOKEN_LIFETIME"])
+        response["refresh_token"] = refresh
+    db.session.add(row)
+    return response
+
+
+def user_claims(user: User, scope: str) -> dict[str, Any]:
+    """Return the standard claims a scope releases about a user."""
+    scopes = scope.split()
+    claims: dict[str, Any] = {"sub": user.id}
+    if "profile" in scopes:
+        profile = {
+            "name": user.name, "given_name": user.given_name, "family_name": user.family_name,
+            "nickname": user.nickname, "picture": user.picture,
+            "updated_at": int(user.updated_at.timestamp()),
+        }
+        claims.update({k: v for k, v in profile.items() if v is not None})
+    if "email" in scopes:
+        claims.update(email=user.email, email_verified=user.email_verified)
+    return claims
+
+
+def id_token(
+    client: Client, user: User, scope: str, *, auth_time: int, nonce: str | None,
+    session_id: str | None, access_token: str | None,
+) -> str:
+    """Sign an ID token for a client."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer(),
+        "aud": client.id,
+        "iat": now,
+        "exp": now + current_app.config["ID_TOKEN_LIFETIME"],
+        "auth_time": auth_time,
+        **user_claims(user, scope),
+    }
+    if nonce:
+        claims["nonce"] = nonce
+    if session_id:
+        claims["sid"] = session_id
+    if access_token:
+        claims["at_hash"] = half_hash(access_token)
+    return sign(claims)
+
+
+def active_token(access_token: str) -> Token:
+    """Return the stored row of a valid, unexpired, unrevoked access token."""
+    claims = verify(access_token, typ="at+jwt")
+    row = db.session.get(Token, str(claims.get("jti")))
+    if row is None or row.access_revoked_at is not None or row.is_revoked():
+        raise InvalidToken("token revoked")
+    return row

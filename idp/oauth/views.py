@@ -1,0 +1,189 @@
+"""Protocol endpoints: discovery, authorize, token, userinfo, revoke, introspect, logout."""
+
+from typing import Any
+
+from authlib.common.urls import add_params_to_uri
+from flask import Blueprint, Response, jsonify, redirect, render_template, request
+from flask_wtf import FlaskForm
+
+from idp.accounts.models import User
+from idp.accounts.sessions import current_session, end_session
+from idp.db import db
+from idp.oauth import authorize as authz
+from idp.oauth import tokens
+from idp.oauth.models import SCOPES, Client
+from idp.oauth.server import AUTH_METHODS, query_client, server
+from idp.web import csrf
+
+bp = Blueprint("oauth", __name__)
+
+# Parameters that must not be repeated (RFC 6749 §3.1); the others are ignored if repeated.
+SINGLE = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
+          "code_challenge", "code_challenge_method", "prompt", "max_age", "response_mode")
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery() -> Response:
+    """Describe this provider (OpenID Connect Discovery 1.0)."""
+    iss = tokens.issuer()
+    methods = ["client_secret_basic", "client_secret_post"]
+    return jsonify({
+        "issuer": iss,
+        "authorization_endpoint": iss + "/authorize",
+        "token_endpoint": iss + "/oauth/token",
+        "userinfo_endpoint": iss + "/userinfo",
+        "jwks_uri": iss + "/.well-known/jwks.json",
+        "revocation_endpoint": iss + "/oauth/revoke",
+        "introspection_endpoint": iss + "/oauth/introspect",
+        "end_session_endpoint": iss + "/oidc/logout",
+        "scopes_supported": list(SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": list(authz.RESPONSE_MODES),
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": methods,
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_supported": [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "name",
+            "given_name", "family_name", "nickname", "picture", "updated_at", "email",
+            "email_verified",
+        ],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+    })
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt
+def authorize() -> Response:
+    """Start (or answer at once) an authorization request."""
+    values = request.values
+    for name in SINGLE:
+        if len(values.getlist(name)) > 1:
+            return Response(render_template(
+                "error.html", error="invalid_request", description=f"'{name}' is repeated.",
+            ), status=400)
+    return authz.authorize(values.to_dict())
+
+
+@bp.get("/authorize/resume")
+def resume() -> Response:
+    """Continue an authorization request after sign-in or consent."""
+    handle = request.args.get("state")
+    entry = authz.pending(handle)
+    if entry is None:
+        return Response(render_template(
+            "error.html", error="expired",
+            description="This sign-in request has expired. Go back to the application and try again.",
+        ), status=400)
+    return authz.authorize(entry["params"], handle)
+
+
+@bp.post("/oauth/token")
+@csrf.exempt
+def token() -> Response:
+    """Exchange a code, a refresh token or client credentials for tokens."""
+    return server.create_token_response()
+
+
+@bp.post("/oauth/revoke")
+@csrf.exempt
+def revoke() -> Response:
+    """Revoke a token (RFC 7009)."""
+    return server.create_endpoint_response("revocation")
+
+
+@bp.post("/oauth/introspect")
+@csrf.exempt
+def introspect() -> Response:
+    """Describe a token to the client it was issued to (RFC 7662)."""
+    return server.create_endpoint_response("introspection")
+
+
+def _bearer_error(status: int, error: str | None = None, description: str = "") -> Response:
+    challenge = 'Bearer realm="idp"'
+    body: dict[str, Any] = {}
+    if error:
+        challenge += f', error="{error}", error_description="{description}"'
+        body = {"error": error, "error_description": description}
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+def userinfo() -> Response:
+    """Return the claims an access token's scope releases about its user."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    access_token = value.strip() if scheme.lower() == "bearer" else None
+    if access_token is None and request.method == "POST":
+        access_token = request.form.get("access_token")  # RFC 6750 §2.2
+    if not access_token:
+        return _bearer_error(401)
+    try:
+        row = tokens.active_token(access_token)
+    except tokens.InvalidToken:
+        return _bearer_error(401, "invalid_token", "The access token is invalid, expired or revoked.")
+    user = db.session.get(User, row.grant.user_id) if row.grant.user_id else None
+    if user is None:
+        return _bearer_error(401, "invalid_token", "The access token does not belong to a user.")
+    if "openid" not in row.scope.split():
+        return _bearer_error(403, "insufficient_scope", "The access token lacks the openid scope.")
+    response = jsonify(tokens.user_claims(user, row.scope))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _logout_client(hint: str | None, client_id: str | None) -> Client | None:
+    """Find the client of a logout request (from its ID token hint or client_id)."""
+    if hint:
+        aud = tokens.verify(hint, verify_exp=False).get("aud")
+        client_id = aud[0] if isinstance(aud, list) and aud else aud
+    return query_client(client_id)
+
+
+@bp.route("/oidc/logout", methods=["GET", "POST"])
+def logout() -> Response:
+    """End the SSO session (OpenID Connect RP-Initiated Logout 1.0)."""
+    values = request.values
+    hint, target = values.get("id_token_hint"), values.get("post_logout_redirect_uri")
+    try:
+        client = _logout_client(hint, values.get("client_id"))
+    except tokens.InvalidToken:
+        return Response(render_template(
+            "error.html", error="invalid_request", description="The id_token_hint is not valid.",
+        ), status=400)
+    if target and (client is None or target not in client.post_logout_redirect_uris):
+        return Response(render_template(
+            "error.html", error="invalid_request",
+            description="The post_logout_redirect_uri is not registered for this application.",
+        ), status=400)
+    form = FlaskForm()
+    # Without a hint the request could come from anywhere: ask before signing out.
+    if current_session() is not None and not hint and not form.validate_on_submit():
+        return Response(render_template("logout.html", form=form, client=client, values=values))
+    end_session()
+    if target:
+        state = values.get("state")
+        return redirect(add_params_to_uri(target, [("state", state)]) if state else target)
+    return Response(render_template("signed_out.html", client=client))
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """Report liveness and whether the database answers."""
+    try:
+        db.session.execute(db.select(1))
+    except Exception:  # any failure means "not ready"; the reason goes to the log, not the probe
+        db.session.rollback()
+        return jsonify(status="unavailable", database="unreachable"), 503
+    return jsonify(status="ok", database="ok"), 200

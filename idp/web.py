@@ -1,0 +1,55 @@
+"""Cross-cutting web concerns: CSRF, security headers and error pages."""
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+csrf = CSRFProtect()
+
+# Paths whose callers are programs: errors there are OAuth-style JSON, not HTML.
+API_PREFIXES = ("/oauth/", "/userinfo", "/.well-known/", "/healthz", "/api/")
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "text/html":
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Frame-Options", "DENY")
+        # Pages carry CSRF tokens, codes or personal data: never cache them.
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _error(status: int, error: str, description: str) -> tuple[Response | str, int]:
+    if request.path.startswith(API_PREFIXES):
+        return jsonify(error=error, error_description=description), status
+    return render_template("error.html", error=error, description=description), status
+
+
+def init_app(app: Flask) -> None:
+    """Install CSRF protection, headers and error handlers."""
+    csrf.init_app(app)
+    app.after_request(_security_headers)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(e: CSRFError) -> tuple[Response | str, int]:
+        return _error(400, "invalid_request",
+                      "This form has expired or was not sent from this site. Go back and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException) -> tuple[Response | str, int]:
+        code = e.code or 500
+        name = "invalid_request" if code < 500 else "server_error"
+        return _error(code, name, e.description or "")
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception) -> tuple[Response | str, int]:
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return _error(500, "server_error", "Something went wrong on our side. Try again shortly.")

@@ -1,0 +1,204 @@
+"""Fixtures layered app → db → user → client, on SQLite and (when reachable) PostgreSQL."""
+
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
+
+from idp import MIGRATIONS, create_app
+from idp.accounts.users import create_user
+from idp.db import db
+from idp.keys.store import ensure_keys
+from idp.oauth.clients import create_client
+from tests.support import Browser, RegisteredClient
+
+PG_ADMIN_URL = os.environ.get("IDP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+KEK = Fernet.generate_key().decode()
+PASSWORD = "correct horse battery staple"
+
+
+def require_service(name: str, how: str) -> None:
+    """Skip (or, in CI, fail) a test whose service is not running."""
+    message = f"{name} is not reachable; start it with: {how}"
+    if os.environ.get("IDP_TEST_REQUIRE_SERVICES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def base_config(database_url: str, tmp: Path) -> dict[str, Any]:
+    """Return the test configuration: cheap argon2, a throwaway secret and key-encryption key."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "ISSUER": "http://localhost",
+        "DATABASE_URL": database_url,
+        "KEY_ENCRYPTION_KEY": KEK,
+        "KEYS_DIR": str(tmp / "keys"),
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST": 8,
+        "ARGON2_PARALLELISM": 1,
+    }
+
+
+def _migrated(url: str, tmp: Path) -> None:
+    app = create_app(base_config(url, tmp))
+    with app.app_context():
+        upgrade(directory=MIGRATIONS)
+        ensure_keys()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once, with signing keys, copied for each test."""
+    tmp = tmp_path_factory.mktemp("template")
+    path = tmp / "idp.sqlite3"
+    _migrated(f"sqlite:///{path}", tmp)
+    return path
+
+
+@dataclass
+class PostgresDatabase:
+    """A migrated PostgreSQL database and the signing keys it started with."""
+
+    url: str
+    keys: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresDatabase]:
+    """A PostgreSQL database of our own for this session, migrated once, dropped afterwards."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect():
+            pass
+    except Exception:
+        admin.dispose()
+        require_service("PostgreSQL", "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
+    name = f"idp_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    _migrated(url, tmp_path_factory.mktemp("pg"))
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT * FROM signing_keys")).mappings().all()
+    engine.dispose()
+    yield PostgresDatabase(url, [dict(k) for k in keys])
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _reset_postgres(url: str, keys: list[dict[str, Any]]) -> None:
+    """Empty every table and restore the template signing keys."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names} CASCADE"))
+        table = db.metadata.tables["signing_keys"]
+        conn.execute(table.insert(), keys)
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The database URL for one test: a fresh SQLite copy, or the emptied PostgreSQL database."""
+    if request.param == "postgresql":
+        pg: PostgresDatabase = request.getfixturevalue("postgres_database")
+        _reset_postgres(pg.url, pg.keys)
+        return pg.url
+    template = request.getfixturevalue("sqlite_template")
+    path = tmp_path / "idp.sqlite3"
+    shutil.copy(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def config(database_url: str, tmp_path: Path) -> dict[str, Any]:
+    """The configuration a test's app is built with; tests may change it before `app`."""
+    return base_config(database_url, tmp_path)
+
+
+@pytest.fixture
+def app(config: dict[str, Any]) -> Iterator[Flask]:
+    """The application, with an app context pushed for the test's own database work."""
+    app = create_app(config)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def user(app: Flask) -> Any:
+    """A native user with a known password."""
+    return create_user("ada@example.com", PASSWORD, name="Ada Lovelace", given_name="Ada",
+                       family_name="Lovelace", email_verified=True)
+
+
+@pytest.fixture
+def rp(app: Flask) -> RegisteredClient:
+    """A confidential, first-party relying party."""
+    client, secret = create_client(
+        "Example App", ["https://rp.example.com/callback"], first_party=True,
+        post_logout_redirect_uris=["https://rp.example.com/bye"], audiences=["https://api.example.com"],
+    )
+    return RegisteredClient(client.id, secret, "https://rp.example.com/callback")
+
+
+@pytest.fixture
+def public_rp(app: Flask) -> RegisteredClient:
+    """A public (PKCE) first-party relying party."""
+    client, _ = create_client("Example SPA", ["http://127.0.0.1:8765/cb"], public=True, first_party=True)
+    return RegisteredClient(client.id, None, "http://127.0.0.1:8765/cb")
+
+
+@pytest.fixture
+def third_party_rp(app: Flask) -> RegisteredClient:
+    """A confidential relying party that is not ours: users are asked to consent."""
+    client, secret = create_client("Partner App", ["https://partner.example.org/cb"])
+    return RegisteredClient(client.id, secret, "https://partner.example.org/cb")
+
+
+@pytest.fixture
+def browser(app: Flask) -> Browser:
+    """A cookie-keeping client that can walk through the hosted pages."""
+    return Browser(app.test_client())
+
+
+class LiveServer:
+    """The app served over real HTTP on a free loopback port."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        app.config["ISSUER"] = self.url
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """The test's app on a real port; ISSUER is set to its URL."""
+    with LiveServer(app) as server:
+        yield server
