@@ -1,5 +1,6 @@
 """Fixtures layered app → db → user → client, on SQLite and (when reachable) PostgreSQL."""
 
+import contextvars
 import os
 import shutil
 import threading
@@ -11,7 +12,8 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from flask import Flask
+from flask import Flask, has_app_context
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
@@ -131,10 +133,25 @@ def config(database_url: str, tmp_path: Path) -> dict[str, Any]:
     return base_config(database_url, tmp_path)
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose requests get their own app context, `g` and database session.
+
+    The test's own app context stays pushed for its database work; without this, Flask would
+    reuse it for every request, sharing `g` and the session across requests as production never does.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        if has_app_context():
+            db.session.expire_all()  # let the test see what the request wrote
+        return response
+
+
 @pytest.fixture
 def app(config: dict[str, Any]) -> Iterator[Flask]:
     """The application, with an app context pushed for the test's own database work."""
     app = create_app(config)
+    app.test_client_class = IsolatedClient
     with app.app_context():
         yield app
         db.session.remove()

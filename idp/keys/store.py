@@ -84,31 +84,42 @@ def _swap(now_state: str, kid: str, **values: Any) -> bool:
     return result.rowcount == 1
 
 
+def _due(current: SigningKey, upcoming: SigningKey) -> bool:
+    """Say whether automatic rotation is due.
+
+    The current key must be older than the rotation period, and the next key must have been
+    published for a whole JWKS cache lifetime so that every verifier already knows it.
+    """
+    config, now = current_app.config, utcnow()
+    since = current.activated_at or current.created_at
+    return now - since >= timedelta(seconds=config["KEY_ROTATION_PERIOD"]) and (
+        now - upcoming.created_at >= timedelta(seconds=config["JWKS_MAX_AGE"])
+    )
+
+
 def rotate(force: bool = False) -> str | None:
     """Promote next to current and current to previous; return the new current kid.
 
-    Unless forced, rotate only when the current key is older than the rotation period and the next
-    key has been published for a whole JWKS cache lifetime. Returns None when nothing rotated,
-    including when another instance rotated first.
+    Unless forced, rotate only when due. Returns None when nothing rotated, including when
+    another instance rotated first: the conditional updates let exactly one of them win.
     """
     ensure_keys()
     keys = _by_state(CURRENT, NEXT)
     current, upcoming = keys[CURRENT][0], keys[NEXT][0]
+    if not force and not _due(current, upcoming):
+        return None
     now = utcnow()
-    config = current_app.config
-    if not force:
-        since = current.activated_at or current.created_at
-        if now - since < timedelta(seconds=config["KEY_ROTATION_PERIOD"]):
+    try:
+        moved = _swap(CURRENT, current.kid, state=PREVIOUS, deactivated_at=now) and _swap(
+            NEXT, upcoming.kid, state=CURRENT, activated_at=now
+        )
+        if not moved:
+            db.session.rollback()
             return None
-        if now - upcoming.created_at < timedelta(seconds=config["JWKS_MAX_AGE"]):
-            return None
-    moved = _swap(CURRENT, current.kid, state=PREVIOUS, deactivated_at=now) and _swap(
-        NEXT, upcoming.kid, state=CURRENT, activated_at=now
-    )
-    if not moved:
+        db.session.add(_generate(NEXT))
+    except (IntegrityError, OperationalError):
         db.session.rollback()
         return None
-    db.session.add(_generate(NEXT))
     return upcoming.kid if _commit_or_lose() else None
 
 

@@ -123,7 +123,7 @@ def _has_consent(user_id: str, client: Client, scope: str) -> bool:
 def _needs_login(sso: Session | None, params: dict[str, str], fresh_since: float | None) -> bool:
     if sso is None:
         return True
-    if fresh_since is not None and sso.auth_time >= fresh_since:
+    if fresh_since is not None and sso.auth_time >= int(fresh_since):
         return False  # the user signed in after this request arrived
     if "login" in params.get("prompt", "").split():
         return True

@@ -1,0 +1,100 @@
+"""The `idp` command as an operator runs it: a real process with the IDP_* environment."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+IDP = str(Path(sys.executable).parent / "idp")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """An environment pointing idp at an empty deployment folder."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    return {
+        **base, "IDP_INSTANCE_PATH": str(tmp_path / "instance"), "IDP_KEYS_DIR": str(tmp_path / "keys"),
+        "IDP_ARGON2_TIME_COST": "1", "IDP_ARGON2_MEMORY_COST": "8", "IDP_ARGON2_PARALLELISM": "1",
+    }
+
+
+def idp(env: dict[str, str], *args: str, input: str | None = None, ok: bool = True) -> str:
+    """Run the idp command; return its output."""
+    done = subprocess.run([IDP, *args], env=env, input=input, capture_output=True, text=True, timeout=60)
+    assert (done.returncode == 0) == ok, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def test_init_is_idempotent_and_keeps_secrets_private(env, tmp_path):
+    idp(env, "init")
+    config = tmp_path / "instance" / "config.py"
+    kek = tmp_path / "keys" / "kek"
+    first = config.read_text(), kek.read_bytes()
+    assert "SECRET_KEY" in first[0]
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600 and stat.S_IMODE(kek.stat().st_mode) == 0o600
+    output = idp(env, "init")
+    assert "wrote" not in output
+    assert (config.read_text(), kek.read_bytes()) == first
+    listing = idp(env, "keys", "list")
+    assert listing.count(" current ") == 1 and listing.count(" next ") == 1
+
+
+def test_clients_create_list_delete(env):
+    idp(env, "init")
+    made = json.loads(idp(env, "clients", "create", "--name", "Shop", "--redirect-uri",
+                          "https://shop.example.com/cb", "--redirect-uri", "https://shop.example.com/cb2",
+                          "--post-logout-redirect-uri", "https://shop.example.com/", "--json"))
+    assert made["client_secret"] and made["redirect_uris"] == ["https://shop.example.com/cb",
+                                                               "https://shop.example.com/cb2"]
+    public = json.loads(idp(env, "clients", "create", "--name", "SPA", "--public", "--first-party",
+                            "--redirect-uri", "http://127.0.0.1:3000/cb", "--json"))
+    assert "client_secret" not in public
+    listed = idp(env, "clients", "list", "--json")
+    assert made["client_secret"] not in listed
+    assert {c["client_id"] for c in json.loads(listed)} == {made["client_id"], public["client_id"]}
+    human = idp(env, "clients", "create", "--name", "Other", "--redirect-uri", "https://o.example/cb")
+    assert "client_secret:" in human and "cannot be shown again" in human
+    idp(env, "clients", "delete", made["client_id"])
+    assert made["client_id"] not in idp(env, "clients", "list")
+    assert "no client" in idp(env, "clients", "delete", made["client_id"], ok=False)
+
+
+@pytest.mark.parametrize("uri", ["http://evil.example.com/cb", "https://x.example/cb#frag",
+                                 "https://*.example.com/cb", "javascript:alert(1)", "/relative"])
+def test_clients_create_refuses_unsafe_redirect_uris(env, uri):
+    idp(env, "init")
+    output = idp(env, "clients", "create", "--name", "Bad", "--redirect-uri", uri, ok=False)
+    assert "Error" in output and "Traceback" not in output
+
+
+def test_users_create_prompts_for_the_password(env):
+    idp(env, "init")
+    output = idp(env, "users", "create", "--email", "Grace@Example.com", "--name", "Grace",
+                 input="a long password\na long password\n")
+    assert "created user" in output and "a long password" not in output
+    again = idp(env, "users", "create", "--email", "grace@example.com", "--password", "another one", ok=False)
+    assert "already exists" in again
+    assert "at least 8" in idp(env, "users", "create", "--email", "x@example.com", "--password", "short", ok=False)
+    assert "invalid email" in idp(env, "users", "create", "--email", "nope", "--password", "long enough", ok=False)
+
+
+def test_keys_rotate_and_revoke(env):
+    idp(env, "init")
+    before = idp(env, "keys", "list")
+    next_kid = next(line.split()[0] for line in before.splitlines() if " next " in line)
+    assert f"rotated: {next_kid}" in idp(env, "keys", "rotate")
+    after = idp(env, "keys", "list")
+    assert after.count(" previous ") == 1
+    assert f"revoked: {next_kid}" in idp(env, "keys", "revoke", next_kid)
+    assert "no published key" in idp(env, "keys", "revoke", next_kid, ok=False)
+    assert "no published key" in idp(env, "keys", "revoke", "unknown", ok=False)
+
+
+def test_serving_without_init_says_how_to_fix_it(env):
+    done = subprocess.run([sys.executable, "-c", "import wsgi"], env=env, capture_output=True, text=True,
+                          cwd=Path(__file__).parent.parent, timeout=60)
+    assert done.returncode != 0 and "idp init" in done.stderr
