@@ -25,6 +25,7 @@ LOGIN_TRANSACTION_LIFETIME = 3600
 SIGNING_KEY_SIZE = 2048
 KEY_ROTATION_PERIOD = 30 * 24 * 3600
 JWKS_MAX_AGE = 3600  # Cache-Control on the JWKS; a `next` key is published this long before it signs
+KEY_MAINTENANCE_INTERVAL = 60  # how often each process checks for a due rotation or an expired key
 
 # Password hashing: argon2id (RFC 9106 low-memory profile, argon2-cffi's defaults).
 ARGON2_TIME_COST = 3

@@ -50,10 +50,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 @event.listens_for(Engine, "connect")
 def _sqlite_foreign_keys(dbapi_connection: Any, record: Any) -> None:
-    """Make SQLite enforce foreign keys, as PostgreSQL does."""
+    """Make SQLite enforce foreign keys, as PostgreSQL does, and let readers run beside a writer."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode except on power loss
         cursor.close()
 
 

@@ -26,6 +26,7 @@ from idp.oauth.clients import create_client
 from tests.support import Browser, RegisteredClient
 
 PG_ADMIN_URL = os.environ.get("IDP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_VERSION = "$(ls /etc/postgresql)"
 KEK = Fernet.generate_key().decode()
 PASSWORD = "correct horse battery staple"
 
@@ -50,6 +51,7 @@ def base_config(database_url: str, tmp: Path) -> dict[str, Any]:
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_COST": 8,
         "ARGON2_PARALLELISM": 1,
+        "KEY_MAINTENANCE_INTERVAL": 0,
     }
 
 
@@ -87,7 +89,7 @@ def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Post
             pass
     except Exception:
         admin.dispose()
-        require_service("PostgreSQL", "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
+        require_service("PostgreSQL", f"pg_ctlcluster --skip-systemctl-redirect {PG_VERSION} main start")
     name = f"idp_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import time
 from base64 import urlsafe_b64encode
 from datetime import timedelta
 from typing import Any
@@ -19,6 +20,8 @@ from idp.keys.models import CURRENT, NEXT, PREVIOUS, PUBLISHED, RETIRED, REVOKED
 
 # Decrypted private keys by kid: immutable once made, so caching them per process is safe.
 _private_keys: dict[str, rsa.RSAPrivateKey] = {}
+# When this process last looked for due rotations and expired keys, per database.
+_last_maintained: dict[str, float] = {}
 
 
 class KeyNotFound(LookupError):
@@ -128,13 +131,10 @@ def retire_expired() -> None:
     config = current_app.config
     longest = max(config["ACCESS_TOKEN_LIFETIME"], config["ID_TOKEN_LIFETIME"])
     cutoff = utcnow() - timedelta(seconds=longest + 60)  # a minute of leeway for clock skew
-    result = db.session.execute(
-        update(SigningKey)
-        .where(SigningKey.state == PREVIOUS, SigningKey.deactivated_at < cutoff)
-        .values(state=RETIRED, retired_at=utcnow(), private_key=None)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount:
+    expired = [k.kid for k in _by_state(PREVIOUS)[PREVIOUS] if k.deactivated_at and k.deactivated_at < cutoff]
+    for kid in expired:
+        _swap(PREVIOUS, kid, state=RETIRED, retired_at=utcnow(), private_key=None)
+    if expired:
         _commit_or_lose()
 
 
@@ -162,9 +162,22 @@ def maintain() -> None:
     retire_expired()
 
 
+def _maintain_now_and_then() -> None:
+    """Maintain at most once per KEY_MAINTENANCE_INTERVAL in this process.
+
+    Only a throttle: what to do is decided from the database, so instances never disagree.
+    """
+    interval = current_app.config["KEY_MAINTENANCE_INTERVAL"]
+    database = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    now = time.monotonic()
+    if now - _last_maintained.get(database, -interval) >= interval:
+        _last_maintained[database] = now
+        maintain()
+
+
 def signing_key() -> tuple[str, rsa.RSAPrivateKey]:
     """Return the kid and private key of the current key, rotating first when due."""
-    maintain()
+    _maintain_now_and_then()
     key = _by_state(CURRENT)[CURRENT][0]
     private = _private_keys.get(key.kid)
     if private is None:
@@ -177,7 +190,7 @@ def signing_key() -> tuple[str, rsa.RSAPrivateKey]:
 
 def published_keys() -> list[SigningKey]:
     """Return the keys the JWKS publishes: next, current and previous."""
-    maintain()
+    _maintain_now_and_then()
     keys = db.session.scalars(
         select(SigningKey).where(SigningKey.state.in_(PUBLISHED)).order_by(SigningKey.created_at)
     )

@@ -95,7 +95,8 @@ def respond(redirect_uri: str, params: list[tuple[str, str]], mode: str | None) 
     params = [*params, ("iss", tokens.issuer())]  # RFC 9207 mix-up defence
     if mode == "form_post":
         nonce = secrets.token_urlsafe(16)
-        response = Response(render_template("form_post.html", action=redirect_uri, params=params, nonce=nonce))
+        page = render_template("form_post.html", action=redirect_uri, params=params, nonce=nonce)
+        response = Response(page)
         response.headers["Content-Security-Policy"] = (
             f"default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors 'none'"
         )

@@ -1,0 +1,108 @@
+"""Protocol endpoints against their floors: one RS256 signature, one argon2id hash."""
+
+import statistics
+import tempfile
+import time
+from base64 import urlsafe_b64encode
+from collections.abc import Callable
+from hashlib import sha256
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+from argon2 import PasswordHasher
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask_migrate import upgrade
+
+from idp import MIGRATIONS, config, create_app
+from idp.accounts.users import create_user
+from idp.keys.store import ensure_keys
+from idp.oauth.clients import create_client
+
+PASSWORD = "correct horse battery staple"
+
+
+def measure(fn: Callable[[], object], rounds: int) -> float:
+    """Return the median seconds of one call."""
+    fn()  # warm up caches and lazy imports
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    """Print the table."""
+    key = rsa.generate_private_key(65537, config.SIGNING_KEY_SIZE)
+    sign_floor = measure(lambda: jwt.encode({"sub": "x", "iat": 0}, key, algorithm="RS256"), 200)
+    hasher = PasswordHasher(config.ARGON2_TIME_COST, config.ARGON2_MEMORY_COST, config.ARGON2_PARALLELISM)
+    hashed = hasher.hash(PASSWORD)
+    argon_floor = measure(lambda: hasher.verify(hashed, PASSWORD), 20)
+
+    tmp = Path(tempfile.mkdtemp())
+    app = create_app({
+        "SECRET_KEY": "bench", "ISSUER": "http://localhost", "DATABASE_URL": f"sqlite:///{tmp / 'b.db'}",
+        "KEY_ENCRYPTION_KEY": Fernet.generate_key().decode(), "WTF_CSRF_ENABLED": False,
+    })
+    with app.app_context():
+        upgrade(directory=MIGRATIONS)
+        ensure_keys()
+        create_user("bench@example.com", PASSWORD)
+        client, secret = create_client("Bench", ["https://rp.example/cb"], first_party=True)
+        client_id = client.id
+    assert secret is not None
+    http = app.test_client()
+    verifier = "v" * 64
+    challenge = urlsafe_b64encode(sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    auth_query = {"response_type": "code", "client_id": client_id, "redirect_uri": "https://rp.example/cb",
+                  "scope": "openid profile email", "code_challenge": challenge,
+                  "code_challenge_method": "S256"}
+
+    def login() -> None:
+        http.delete_cookie("idp_session")
+        location = http.get("/authorize", query_string=auth_query).headers["Location"]
+        response = http.post(location, data={"email": "bench@example.com", "password": PASSWORD})
+        assert response.status_code == 302
+
+    def code() -> str:
+        location = http.get("/authorize", query_string=auth_query).headers["Location"]
+        return parse_qs(urlsplit(location).query)["code"][0]
+
+    codes: list[str] = []
+
+    def exchange() -> dict[str, str]:
+        data = {"grant_type": "authorization_code", "code": codes.pop() if codes else code(),
+                "redirect_uri": "https://rp.example/cb", "code_verifier": verifier}
+        return http.post("/oauth/token", data=data, auth=(client_id, secret)).json
+
+    login()
+    tokens = exchange()
+    codes.extend(code() for _ in range(101))  # made beforehand: time the exchange alone
+    state = {"refresh": tokens["refresh_token"]}
+
+    def refresh() -> None:
+        body = http.post("/oauth/token", auth=(client_id, secret), data={
+            "grant_type": "refresh_token", "refresh_token": state["refresh"]}).json
+        state["refresh"] = body["refresh_token"]
+
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    rows = [
+        ("RS256 sign (floor)", sign_floor, sign_floor),
+        ("argon2id verify, production parameters (floor)", argon_floor, argon_floor),
+        ("login POST (one argon2id verify)", measure(login, 10), argon_floor),
+        ("authorize with SSO session → code", measure(code, 100), sign_floor),
+        ("code exchange (access + ID token: 2 signatures)", measure(exchange, 100), sign_floor),
+        ("refresh with rotation (1 signature)", measure(refresh, 100), sign_floor),
+        ("userinfo (1 verify)", measure(lambda: http.get("/userinfo", headers=bearer), 200), sign_floor),
+        ("JWKS", measure(lambda: http.get("/.well-known/jwks.json"), 200), sign_floor),
+    ]
+    print(f"{'benchmark':<52} {'median ms':>10} {'× floor':>8}")
+    for name, seconds, floor in rows:
+        print(f"{name:<52} {seconds * 1000:>10.2f} {seconds / floor:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
