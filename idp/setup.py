@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask import Blueprint, current_app
 from flask_migrate import upgrade
-from werkzeug.serving import run_simple
+from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from idp import MIGRATIONS, create_app
 from idp.keys import kek
@@ -32,6 +32,13 @@ def init() -> None:
     click.echo("database schema up to date; signing keys ready")
 
 
+class PathOnlyLog(WSGIRequestHandler):
+    """Log requests without their query strings, which may carry tokens (id_token_hint)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self.log("info", '"%s %s" %s %s', self.command, self.path.split("?", 1)[0], code, size)
+
+
 @bp.cli.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
@@ -39,4 +46,4 @@ def run(host: str, port: int) -> None:
     """Serve the provider with the development server (use gunicorn in production)."""
     app = create_app()
     click.echo(f"idp {app.config['ISSUER']} listening on http://{host}:{port}")
-    run_simple(host, port, app, threaded=True)
+    run_simple(host, port, app, threaded=True, request_handler=PathOnlyLog)

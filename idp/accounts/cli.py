@@ -7,6 +7,7 @@ from flask import Blueprint
 from idp.accounts.users import UserExists, create_user
 
 bp = Blueprint("users_cli", __name__, cli_group="users")
+bp.cli.help = "Users of the native database connection."
 
 MIN_PASSWORD = 8
 

@@ -6,6 +6,7 @@ from flask import Blueprint
 from idp.keys import store
 
 bp = Blueprint("keys_cli", __name__, cli_group="keys")
+bp.cli.help = "Signing keys: list, rotate, revoke."
 
 
 @bp.cli.command("list")

@@ -1,5 +1,6 @@
 """The authorization endpoint's decisions: validate, sign in, ask consent, issue a code."""
 
+import json
 import secrets
 import time
 from typing import Any
@@ -33,6 +34,10 @@ from idp.oauth.server import InvalidTargetError, server
 PENDING = "authz"
 MAX_PENDING = 5  # authorization requests one browser may have waiting at once
 RESPONSE_MODES = ("query", "form_post")
+MAX_NONCE = 512  # the authorization code's nonce column
+# Waiting requests ride in the session cookie, and browsers drop cookies over 4 kB.
+MAX_REQUEST_CHARS = 3000  # one authorization request's parameters, as JSON
+MAX_PENDING_CHARS = 3200  # every waiting request together, as JSON
 
 
 class StoredRequest(OAuth2Request):
@@ -54,10 +59,13 @@ class StoredRequest(OAuth2Request):
 def remember(params: dict[str, str]) -> str:
     """Keep an authorization request in the cookie while the user signs in; return its handle."""
     pending: dict[str, Any] = dict(cookie.get(PENDING, {}))
-    for old in sorted(pending, key=lambda k: pending[k]["at"])[: max(0, len(pending) - MAX_PENDING + 1)]:
-        del pending[old]
     handle = secrets.token_urlsafe(16)
-    pending[handle] = {"params": params, "at": time.time()}
+    entry = {"params": params, "at": time.time()}
+    for old in sorted(pending, key=lambda k: pending[k]["at"]):  # drop the oldest until it fits
+        if len(pending) < MAX_PENDING and len(json.dumps({**pending, handle: entry})) <= MAX_PENDING_CHARS:
+            break
+        del pending[old]
+    pending[handle] = entry
     cookie[PENDING] = pending
     return handle
 
@@ -134,6 +142,12 @@ def _needs_login(sso: Session | None, params: dict[str, str], fresh_since: float
 
 def _check(params: dict[str, str], client: Client, scope: str) -> None:
     """Refuse what Authlib does not check for us."""
+    if any("\x00" in value for value in params.values()):
+        raise InvalidRequestError("Parameters must not contain NUL characters.")
+    if len(json.dumps(params)) > MAX_REQUEST_CHARS:
+        raise InvalidRequestError("The authorization request is too large.")
+    if len(params.get("nonce", "")) > MAX_NONCE:
+        raise InvalidRequestError(f"'nonce' must be at most {MAX_NONCE} characters.")
     if "request" in params:
         raise RequestNotSupportedError("Request objects are not supported.")
     if "request_uri" in params:

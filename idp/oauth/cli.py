@@ -8,6 +8,7 @@ from flask import Blueprint
 from idp.oauth import clients
 
 bp = Blueprint("clients_cli", __name__, cli_group="clients")
+bp.cli.help = "Relying parties: create, list, delete."
 
 
 @bp.cli.command("create")

@@ -6,7 +6,13 @@ from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import (
+    InvalidClientError,
+    InvalidRequestError,
+    OAuth2Error,
+    OAuth2Request,
+    grants,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -31,8 +37,8 @@ class InvalidTargetError(OAuth2Error):
 
 def query_client(client_id: Any) -> Client | None:
     """Find a client by id."""
-    if not isinstance(client_id, str) or len(client_id) > 64:
-        return None
+    if not isinstance(client_id, str) or len(client_id) > 64 or "\x00" in client_id:
+        return None  # PostgreSQL refuses NUL in text: such an id can match no client anyway
     return db.session.get(Client, client_id)
 
 
@@ -81,7 +87,8 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
         session = request.user  # our authorize view passes the SSO session as the "user"
         db.session.add(AuthorizationCode(
             code_digest=digest(code), client_id=request.client.id, user_id=session.user_id,
-            session_id=session.id, redirect_uri=request.payload.redirect_uri, scope=request.scope,
+            session_id=session.id, redirect_uri=request.payload.redirect_uri,
+            scope=request.client.get_allowed_scope(request.scope),  # unknown scopes are ignored
             audience=data.get("audience"), nonce=data.get("nonce"),
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"), auth_time=session.auth_time,
@@ -288,6 +295,17 @@ class IssuerRequest(FlaskOAuth2Request):
 
 class Server(AuthorizationServer):
     """The authorization server."""
+
+    def authenticate_client(
+        self, request: OAuth2Request, methods: list[str], endpoint: str = "token"
+    ) -> Client:
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except UnicodeDecodeError:
+            # Authlib decodes Basic credentials as UTF-8 and lets a failure escape as a 500.
+            raise InvalidClientError(
+                status_code=401, description="The Basic credentials are not valid UTF-8."
+            ) from None
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):

@@ -3,7 +3,7 @@
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
-from flask import Blueprint, Response, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 from flask_wtf import FlaskForm
 
 from idp.accounts.models import User
@@ -183,7 +183,8 @@ def healthz() -> tuple[Response, int]:
     """Report liveness and whether the database answers."""
     try:
         db.session.execute(db.select(1))
-    except Exception:  # any failure means "not ready"; the reason goes to the log, not the probe
+    except Exception as e:  # any failure means "not ready"; the reason goes to the log, not the probe
+        current_app.logger.warning("health check: database unreachable (%s)", type(e).__name__)
         db.session.rollback()
         return jsonify(status="unavailable", database="unreachable"), 503
     return jsonify(status="ok", database="ok"), 200
