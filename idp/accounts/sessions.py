@@ -9,6 +9,7 @@ from flask import session as cookie
 
 from idp.accounts.models import Session, User
 from idp.db import db, utcnow
+from idp.oauth.pending import BROWSER
 
 
 def current_session() -> Session | None:
@@ -26,7 +27,7 @@ def start_session(user: User) -> Session:
     old = current_session()
     if old is not None:
         old.ended_at = utcnow()
-    kept = {k: cookie[k] for k in ("authz",) if k in cookie}  # pending authorization requests
+    kept = {k: cookie[k] for k in (BROWSER,) if k in cookie}  # so waiting requests stay ours
     cookie.clear()  # drops the old sid and CSRF token with it
     cookie.update(kept)
     cookie.permanent = True

@@ -8,14 +8,15 @@ from idp.accounts.models import Consent, User
 from idp.accounts.sessions import current_session, start_session
 from idp.accounts.users import authenticate
 from idp.db import db
-from idp.oauth import authorize as authz
+from idp.oauth import pending
+from idp.oauth.models import AuthorizationRequest
 
 bp = Blueprint("accounts", __name__)
 
 
-def _continue(handle: str | None) -> Response:
-    if authz.pending(handle) is not None:
-        return redirect(url_for("oauth.resume", state=handle))
+def _continue(waiting: AuthorizationRequest | None) -> Response:
+    if waiting is not None:
+        return redirect(url_for("oauth.resume", state=waiting.id))
     return redirect(url_for("accounts.login"))
 
 
@@ -28,36 +29,34 @@ def _signed_in_page() -> str | None:
 @bp.route("/u/login", methods=["GET", "POST"])
 def login() -> Response | str:
     """Sign in with email and password."""
-    handle = request.args.get("state")
-    entry = authz.pending(handle)
-    if entry is None and request.method == "GET" and (page := _signed_in_page()):
+    waiting = pending.find(request.args.get("state"))
+    if waiting is None and request.method == "GET" and (page := _signed_in_page()):
         return page
     form = LoginForm()
     error = None
-    if request.method == "GET" and entry:
-        form.email.data = entry["params"].get("login_hint", "")[:320]
+    if request.method == "GET" and waiting:
+        form.email.data = waiting.params.get("login_hint", "")[:320]
     if form.validate_on_submit():
         user = authenticate(form.email.data or "", form.password.data or "")
         if user is not None:
             start_session(user)
-            return _continue(handle)
+            return _continue(waiting)
         error = "Wrong email or password."
     status = 400 if request.method == "POST" else 200
-    page = render_template("login.html", form=form, error=error, client=authz.client_of(entry))
+    page = render_template("login.html", form=form, error=error, client=pending.client_of(waiting))
     return Response(page, status=status)
 
 
 @bp.route("/u/consent", methods=["GET", "POST"])
 def consent() -> Response | str:
     """Let the user allow a third-party application the scopes it asks for."""
-    handle = request.args.get("state")
-    entry = authz.pending(handle)
+    waiting = pending.find(request.args.get("state"))
     sso = current_session()
-    client = authz.client_of(entry)
-    if entry is None or sso is None or client is None:
-        return _continue(handle)
+    client = pending.client_of(waiting)
+    if waiting is None or sso is None or client is None:
+        return _continue(waiting)
     form = ConsentForm()
-    scopes = entry["params"].get("scope", "openid").split()
+    scopes = waiting.params.get("scope", "openid").split()
     if form.validate_on_submit():
         if form.allow.data:
             row = db.session.scalar(
@@ -67,9 +66,6 @@ def consent() -> Response | str:
                 row = Consent(user_id=sso.user_id, client_id=client.id, scope="")
                 db.session.add(row)
             row.scope = " ".join(sorted(set(row.scope.split()) | set(scopes)))
-            db.session.commit()
-            authz.update_pending(handle or "", consented=True)
-        else:
-            authz.update_pending(handle or "", denied=True)
-        return _continue(handle)
+        pending.decide(waiting, allowed=bool(form.allow.data))
+        return _continue(waiting)
     return render_template("consent.html", form=form, client=client, scopes=scopes)

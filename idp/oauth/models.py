@@ -78,6 +78,28 @@ class Client(db.Model, ClientMixin):
         return grant_type in ("authorization_code", "refresh_token")
 
 
+class AuthorizationRequest(db.Model):
+    """An authorization request waiting while its user signs in or consents.
+
+    Its id travels in the login and consent URLs; it is honoured only in the browser that made it.
+    """
+
+    __tablename__ = "authorization_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    browser: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    consented: Mapped[bool] = mapped_column(default=False)
+    denied: Mapped[bool] = mapped_column(default=False)
+
+    @property
+    def client_id(self) -> str | None:
+        """Return the client that made the request."""
+        return self.params.get("client_id")
+
+
 class AuthorizationCode(db.Model):
     """A code handed to a client's redirect URI; stored as its digest and usable once."""
 

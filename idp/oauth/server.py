@@ -137,8 +137,8 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         row = db.session.scalar(select(Token).where(Token.refresh_digest == digest(refresh_token)))
-        if row is None or row.grant.revoked_at is not None:
-            return None
+        if row is None or row.grant.revoked_at is not None or not row.check_client(self.request.client):
+            return None  # another client's token is refused without being spent
         if row.refresh_expires_at is None or row.refresh_expires_at <= utcnow():
             return None
         if not _claim(Token, Token.jti == row.jti, Token.rotated_at, rotated_at=utcnow()):

@@ -10,7 +10,7 @@ from idp.accounts.models import User
 from idp.accounts.sessions import current_session, end_session
 from idp.db import db
 from idp.oauth import authorize as authz
-from idp.oauth import tokens
+from idp.oauth import pending, tokens
 from idp.oauth.models import SCOPES, Client
 from idp.oauth.server import AUTH_METHODS, query_client, server
 from idp.web import csrf
@@ -75,14 +75,13 @@ def authorize() -> Response:
 @bp.get("/authorize/resume")
 def resume() -> Response:
     """Continue an authorization request after sign-in or consent."""
-    handle = request.args.get("state")
-    entry = authz.pending(handle)
-    if entry is None:
+    waiting = pending.find(request.args.get("state"))
+    if waiting is None:
         return Response(render_template(
             "error.html", error="expired",
             description="This sign-in request has expired. Go back to the application and try again.",
         ), status=400)
-    return authz.authorize(entry["params"], handle)
+    return authz.authorize(waiting.params, waiting)
 
 
 @bp.post("/oauth/token")

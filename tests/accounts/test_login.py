@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from idp.accounts.models import Session
 from idp.db import db
 from tests.conftest import PASSWORD
-from tests.support import csrf_token, query
+from tests.support import Browser, csrf_token, query
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -138,3 +138,16 @@ def test_logout_without_hint_asks_first(browser, user, rp):
 def test_healthz_reports_the_database(browser):
     response = browser.get("/healthz")
     assert response.status_code == 200 and response.json == {"status": "ok", "database": "ok"}
+
+
+def test_a_waiting_request_is_honoured_only_in_the_browser_that_made_it(browser, app, user, rp):
+    url = login_page(browser, rp)
+    handle = query(url)["state"]
+    other = Browser(app.test_client())
+    page = other.get(url)
+    assert "Example App" not in page.text  # the other browser does not see the request
+    response = other.login(url, user.email, PASSWORD)
+    assert response.status_code == 302 and "/authorize/resume" not in response.headers["Location"]
+    assert other.get(f"/authorize/resume?state={handle}").status_code == 400
+    done = browser.follow(browser.login(url, user.email, PASSWORD), rp.redirect_uri)
+    assert query(done.headers["Location"])["code"]
