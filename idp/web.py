@@ -27,10 +27,15 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+def error_page(error: str, description: str, status: int = 400) -> Response:
+    """Return the HTML error page browsers see when we cannot send them back to the client."""
+    return Response(render_template("error.html", error=error, description=description), status=status)
+
+
 def _error(status: int, error: str, description: str) -> tuple[Response | str, int]:
     if request.path.startswith(API_PREFIXES):
         return jsonify(error=error, error_description=description), status
-    return render_template("error.html", error=error, description=description), status
+    return error_page(error, description, status), status
 
 
 def init_app(app: Flask) -> None:

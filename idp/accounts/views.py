@@ -56,7 +56,7 @@ def consent() -> Response | str:
     if waiting is None or sso is None or client is None:
         return _continue(waiting)
     form = ConsentForm()
-    scopes = waiting.params.get("scope", "openid").split()
+    scopes = client.get_allowed_scope(waiting.params.get("scope")).split()
     if form.validate_on_submit():
         if form.allow.data:
             row = db.session.scalar(

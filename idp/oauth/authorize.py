@@ -28,6 +28,7 @@ from idp.db import db
 from idp.oauth import pending, tokens
 from idp.oauth.models import AuthorizationRequest, Client
 from idp.oauth.server import InvalidTargetError, server
+from idp.web import error_page
 
 RESPONSE_MODES = ("query", "form_post")
 MAX_NONCE = 512  # the authorization code's nonce column
@@ -68,10 +69,7 @@ def error_response(error: OAuth2Error, mode: str | None) -> Response:
     """Send an error to the client's redirect URI, or show it when there is none to trust."""
     if error.redirect_uri:
         return respond(error.redirect_uri, error.get_body(), mode)
-    return Response(
-        render_template("error.html", error=error.error, description=error.get_error_description()),
-        status=400,
-    )
+    return error_page(error.error, error.get_error_description())
 
 
 def _has_consent(user_id: str, client: Client, scope: str) -> bool:

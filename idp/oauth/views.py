@@ -13,7 +13,7 @@ from idp.oauth import authorize as authz
 from idp.oauth import pending, tokens
 from idp.oauth.models import SCOPES, Client
 from idp.oauth.server import AUTH_METHODS, query_client, server
-from idp.web import csrf
+from idp.web import csrf, error_page
 
 bp = Blueprint("oauth", __name__)
 
@@ -66,9 +66,7 @@ def authorize() -> Response:
     values = request.values
     for name in SINGLE:
         if len(values.getlist(name)) > 1:
-            return Response(render_template(
-                "error.html", error="invalid_request", description=f"'{name}' is repeated.",
-            ), status=400)
+            return error_page("invalid_request", f"'{name}' is repeated.")
     return authz.authorize(values.to_dict())
 
 
@@ -77,10 +75,9 @@ def resume() -> Response:
     """Continue an authorization request after sign-in or consent."""
     waiting = pending.find(request.args.get("state"))
     if waiting is None:
-        return Response(render_template(
-            "error.html", error="expired",
-            description="This sign-in request has expired. Go back to the application and try again.",
-        ), status=400)
+        return error_page(
+            "expired", "This sign-in request has expired. Go back to the application and try again."
+        )
     return authz.authorize(waiting.params, waiting)
 
 
@@ -145,12 +142,13 @@ def userinfo() -> Response:
 def _logout_client(hint: str | None, client_id: str | None) -> Client | None:
     """Find the client of a logout request (from its ID token hint or client_id)."""
     if hint:
-        aud = tokens.verify(hint, verify_exp=False).get("aud")
+        aud = tokens.verify(hint, typ="JWT", verify_exp=False).get("aud")
         client_id = aud[0] if isinstance(aud, list) and aud else aud
     return query_client(client_id)
 
 
 @bp.route("/oidc/logout", methods=["GET", "POST"])
+@csrf.exempt  # relying parties may POST here; our own confirmation form checks its token itself
 def logout() -> Response:
     """End the SSO session (OpenID Connect RP-Initiated Logout 1.0)."""
     values = request.values
@@ -158,14 +156,11 @@ def logout() -> Response:
     try:
         client = _logout_client(hint, values.get("client_id"))
     except tokens.InvalidToken:
-        return Response(render_template(
-            "error.html", error="invalid_request", description="The id_token_hint is not valid.",
-        ), status=400)
+        return error_page("invalid_request", "The id_token_hint is not valid.")
     if target and (client is None or target not in client.post_logout_redirect_uris):
-        return Response(render_template(
-            "error.html", error="invalid_request",
-            description="The post_logout_redirect_uri is not registered for this application.",
-        ), status=400)
+        return error_page(
+            "invalid_request", "The post_logout_redirect_uri is not registered for this application."
+        )
     form = FlaskForm()
     # Without a hint the request could come from anywhere: ask before signing out.
     if current_session() is not None and not hint and not form.validate_on_submit():

@@ -151,3 +151,19 @@ def test_a_waiting_request_is_honoured_only_in_the_browser_that_made_it(browser,
     assert other.get(f"/authorize/resume?state={handle}").status_code == 400
     done = browser.follow(browser.login(url, user.email, PASSWORD), rp.redirect_uri)
     assert query(done.headers["Location"])["code"]
+
+
+def test_relying_party_may_post_the_logout_request(browser, user, rp):
+    callback = browser.sign_in(rp, user.email, PASSWORD)
+    id_token = browser.exchange(rp, callback["code"]).json["id_token"]
+    response = browser.client.post("/oidc/logout", data={
+        "id_token_hint": id_token, "post_logout_redirect_uri": "https://rp.example.com/bye"})
+    assert response.status_code == 302 and response.headers["Location"] == "https://rp.example.com/bye"
+    assert sessions() == 0
+
+
+def test_an_access_token_is_no_id_token_hint(browser, user, rp):
+    callback = browser.sign_in(rp, user.email, PASSWORD)
+    access_token = browser.exchange(rp, callback["code"]).json["access_token"]
+    response = browser.get("/oidc/logout", query_string={"id_token_hint": access_token})
+    assert response.status_code == 400 and sessions() == 1
