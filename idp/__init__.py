@@ -34,7 +34,7 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
 
     `serving=False` is for CLI commands that run before `idp init` has made the secrets.
     """
-    instance = os.environ.get("IDP_INSTANCE_PATH")
+    instance = (config or {}).get("INSTANCE_PATH") or os.environ.get("IDP_INSTANCE_PATH")
     app = Flask(__name__, instance_path=os.path.abspath(instance) if instance else None,
                 instance_relative_config=True)
     app.config.from_object("idp.config")
@@ -54,8 +54,9 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
             )
         app.config["SECRET_KEY"] = os.urandom(32)  # the CLI signs nothing that outlives it
 
-    from idp import web
+    from idp import mail, web
     from idp.accounts import cli as accounts_cli
+    from idp.accounts import throttle
     from idp.accounts import views as accounts_views
     from idp.db import db, migrate
     from idp.keys import cli as keys_cli
@@ -69,6 +70,8 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS)
     web.init_app(app)
+    throttle.init_app(app)
+    mail.init_app(app)
     server.init_app(app)
     for bp in (keys_views.bp, oauth_views.bp, accounts_views.bp,
                keys_cli.bp, oauth_cli.bp, accounts_cli.bp, setup_cli):

@@ -32,6 +32,39 @@ ARGON2_TIME_COST = 3
 ARGON2_MEMORY_COST = 65536  # KiB
 ARGON2_PARALLELISM = 4
 
+# Accounts.
+PASSWORD_MIN_LENGTH = 8
+EMAIL_VERIFICATION_LIFETIME = 24 * 3600
+PASSWORD_RESET_LIFETIME = 3600
+
+# Mail: without SMTP_URL, mails are written to instance/outbox and their links logged.
+SMTP_URL = ""  # smtp://user:password@host:587?starttls=1, smtps://host, smtp://host:25
+MAIL_FROM = "idp <no-reply@localhost>"
+
+# Shared counters for rate limits and account lockout; empty means this process's memory.
+REDIS_URL = ""
+
+# Per-IP limits (Flask-Limiter syntax); RATELIMIT_ENABLED=0 turns them off for load tests.
+RATELIMIT_ENABLED = True
+RATELIMIT_HEADERS_ENABLED = True
+RATELIMIT_LOGIN = "20 per minute; 200 per hour"
+RATELIMIT_SIGNUP = "10 per hour"
+RATELIMIT_RESET = "10 per hour"
+RATELIMIT_TOKEN = "300 per minute"
+
+# Per-account protection against password guessing (always on): failures are counted over
+# FAILURE_WINDOW seconds; after THROTTLE_AFTER of them each attempt waits twice as long as the last
+# (up to THROTTLE_MAX_DELAY seconds); after LOCKOUT_THRESHOLD the account is locked for
+# LOCKOUT_SECONDS or until a password reset, and its owner is told by mail.
+FAILURE_WINDOW = 15 * 60
+THROTTLE_AFTER = 3
+THROTTLE_MAX_DELAY = 60
+LOCKOUT_THRESHOLD = 10
+LOCKOUT_SECONDS = 15 * 60
+
+# Number of proxies in front of idp whose X-Forwarded-For/-Proto to trust (for per-IP limits).
+PROXY_HOPS = 0
+
 # Cookies.
 SESSION_COOKIE_NAME = "idp_session"
 SESSION_COOKIE_HTTPONLY = True

@@ -1,10 +1,21 @@
 """Cross-cutting web concerns: CSRF, security headers and error pages."""
 
-from flask import Flask, Response, jsonify, render_template, request
+from collections.abc import Callable
+
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address)
+
+
+def per_ip(setting: str, methods: tuple[str, ...] = ("POST",)) -> Callable:
+    """Limit a view per client address by the limit string in config `setting`."""
+    return limiter.limit(lambda: current_app.config[setting], methods=list(methods))
 
 # Paths whose callers are programs: errors there are OAuth-style JSON, not HTML.
 API_PREFIXES = ("/oauth/", "/userinfo", "/.well-known/", "/healthz", "/api/")
@@ -41,6 +52,10 @@ def _error(status: int, error: str, description: str) -> tuple[Response | str, i
 def init_app(app: Flask) -> None:
     """Install CSRF protection, headers and error handlers."""
     csrf.init_app(app)
+    app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
+    limiter.init_app(app)
+    if hops := app.config["PROXY_HOPS"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.after_request(_security_headers)
 
     @app.errorhandler(CSRFError)
@@ -51,7 +66,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> tuple[Response | str, int]:
         code = e.code or 500
-        name = "invalid_request" if code < 500 else "server_error"
+        name = {429: "too_many_requests"}.get(code, "invalid_request" if code < 500 else "server_error")
+        if code == 429:
+            return _error(code, name, "Too many requests. Wait a moment and try again.")
         return _error(code, name, e.description or "")
 
     @app.errorhandler(Exception)

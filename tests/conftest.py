@@ -18,11 +18,12 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
-from idp import MIGRATIONS, create_app
+from idp import MIGRATIONS, create_app, mail
 from idp.accounts.users import create_user
 from idp.db import db
 from idp.keys.store import ensure_keys
 from idp.oauth.clients import create_client
+from tests.mailbox import Mailbox
 from tests.support import Browser, RegisteredClient
 
 PG_ADMIN_URL = os.environ.get("IDP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -48,6 +49,8 @@ def base_config(database_url: str, tmp: Path) -> dict[str, Any]:
         "DATABASE_URL": database_url,
         "KEY_ENCRYPTION_KEY": KEK,
         "KEYS_DIR": str(tmp / "keys"),
+        "INSTANCE_PATH": str(tmp / "instance"),
+        "RATELIMIT_ENABLED": False,  # the tests of the per-IP limits turn them on
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_COST": 8,
         "ARGON2_PARALLELISM": 1,
@@ -195,6 +198,15 @@ def third_party_rp(app: Flask) -> RegisteredClient:
 def browser(app: Flask) -> Browser:
     """A cookie-keeping client that can walk through the hosted pages."""
     return Browser(app.test_client())
+
+
+@pytest.fixture
+def mailbox(app: Flask) -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd); the app sends its mail to it."""
+    with Mailbox() as box:
+        app.config["SMTP_URL"] = box.url
+        yield box
+        mail.wait_for_sent(5)  # queued mails reach the server before it stops
 
 
 class LiveServer:

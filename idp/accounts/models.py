@@ -9,6 +9,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from idp.db import UTCDateTime, db, utcnow
 
 
+def normalize(email: str) -> str:
+    """Return the case-insensitive form of an email address."""
+    return email.strip().lower()
+
+
 def new_user_id() -> str:
     """Return a fresh, never-reused user id (the `sub`)."""
     return secrets.token_hex(12)
@@ -33,6 +38,7 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Session(db.Model):
@@ -59,3 +65,17 @@ class Consent(db.Model):
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(String(1024))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AccountToken(db.Model):
+    """A single-use token behind an emailed link (email verification, password reset)."""
+
+    __tablename__ = "account_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str] = mapped_column(String(320))  # the address it was sent to
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

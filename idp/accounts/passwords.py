@@ -1,4 +1,6 @@
-"""Password hashing with argon2id, parameters from config."""
+"""Password hashing with argon2id (parameters from config) and the password policy."""
+
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -43,3 +45,26 @@ def _check(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
 def needs_rehash(password_hash: str) -> bool:
     """Say whether a hash was made with other parameters than the configured ones."""
     return _hasher().check_needs_rehash(password_hash)
+
+
+@cache
+def _common() -> frozenset[str]:
+    """Return the 30,000 most common passwords (zxcvbn's list from leaked password sets)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def policy_error(password: str, email: str) -> str | None:
+    """Return why a new password is refused, or None when it is acceptable."""
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if len(password) < minimum:
+        return f"Use at least {minimum} characters."
+    if len(password) > 1024:
+        return "Use at most 1024 characters."
+    lowered = password.lower()
+    if lowered == email.strip().lower() or lowered == email.strip().lower().split("@")[0]:
+        return "Don't use your email address as your password."
+    if lowered in _common():
+        return "This password is too common. Choose one that is harder to guess."
+    return None

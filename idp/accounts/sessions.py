@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from flask import current_app, g
 from flask import session as cookie
+from sqlalchemy import update
 
 from idp.accounts.models import Session, User
 from idp.db import db, utcnow
@@ -44,11 +45,23 @@ def start_session(user: User) -> Session:
     return row
 
 
+def end_user_sessions(user_id: str, keep: str | None = None) -> None:
+    """End every SSO session of a user except `keep`; the caller commits."""
+    db.session.execute(
+        update(Session)
+        .where(Session.user_id == user_id, Session.ended_at.is_(None), Session.id != (keep or ""))
+        .values(ended_at=utcnow()).execution_options(synchronize_session=False)
+    )
+
+
 def end_session() -> None:
     """Sign the browser out."""
     row = current_session()
     if row is not None:
         row.ended_at = utcnow()
         db.session.commit()
+    browser = cookie.get(BROWSER)
     cookie.clear()
+    if browser:
+        cookie[BROWSER] = browser  # requests this browser started stay its own
     g.sso = None

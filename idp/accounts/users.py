@@ -1,19 +1,18 @@
 """Finding, creating and authenticating users."""
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from idp.accounts.models import User
+from idp.accounts import throttle
+from idp.accounts.models import User, normalize
 from idp.accounts.passwords import hash_password, needs_rehash, verify_password
-from idp.db import db
+from idp.accounts.sessions import end_user_sessions
+from idp.db import db, utcnow
+from idp.oauth.server import revoke_user_grants
 
 
 class UserExists(ValueError):
     """A user with that email already exists."""
-
-
-def normalize(email: str) -> str:
-    """Return the case-insensitive form of an email address."""
-    return email.strip().lower()
 
 
 def find_by_email(email: str) -> User | None:
@@ -30,8 +29,22 @@ def create_user(email: str, password: str | None, **profile: object) -> User:
         password_hash=hash_password(password) if password else None, **profile,
     )
     db.session.add(user)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same email signed up at the same moment
+        db.session.rollback()
+        raise UserExists(email) from None
     return user
+
+
+def set_password(user: User, password: str, keep_session: str | None = None) -> None:
+    """Change a password: every refresh token and every other session of the user ends."""
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    revoke_user_grants(user.id)
+    end_user_sessions(user.id, keep=keep_session)
+    throttle.clear(user.email)
+    db.session.commit()
 
 
 def authenticate(email: str, password: str) -> User | None:

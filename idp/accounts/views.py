@@ -1,60 +1,258 @@
-"""Hosted pages: login and consent."""
+"""Hosted pages: login, sign-up, email verification, password reset, consent and the account page."""
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from idp.accounts.forms import ConsentForm, LoginForm
+from idp.accounts import links, mails, throttle
+from idp.accounts.forms import (
+    ActionForm,
+    ChangePasswordForm,
+    ConsentForm,
+    LoginForm,
+    NewPasswordForm,
+    ResetRequestForm,
+    SignupForm,
+)
 from idp.accounts.models import Consent, User
-from idp.accounts.sessions import current_session, start_session
-from idp.accounts.users import authenticate
+from idp.accounts.passwords import policy_error, verify_password
+from idp.accounts.sessions import current_session, end_session, end_user_sessions, start_session
+from idp.accounts.users import UserExists, authenticate, create_user, find_by_email, set_password
 from idp.db import db
 from idp.oauth import pending
 from idp.oauth.models import AuthorizationRequest
+from idp.oauth.server import revoke_user_grants
+from idp.web import error_page, per_ip
 
 bp = Blueprint("accounts", __name__)
+
+WRONG_CREDENTIALS = "Wrong email or password."
+ACCOUNT_EXISTS = "An account with this email already exists. Sign in, or reset your password."
 
 
 def _continue(waiting: AuthorizationRequest | None) -> Response:
     if waiting is not None:
         return redirect(url_for("oauth.resume", state=waiting.id))
-    return redirect(url_for("accounts.login"))
+    return redirect(url_for("accounts.account"))
 
 
-def _signed_in_page() -> str | None:
+def _page(template: str, status: int = 200, **context: object) -> Response:
+    waiting = context.get("waiting")
+    client = pending.client_of(waiting) if isinstance(waiting, AuthorizationRequest) else None
+    return Response(render_template(template, client=client, **context), status=status)
+
+
+def _form_status() -> int:
+    """Return the status of a page showing a form: 400 when a submission was refused."""
+    return 400 if request.method == "POST" else 200
+
+
+def _account_page(user: User, status: int = 200, form: ChangePasswordForm | None = None,
+                  **context: object) -> Response:
+    return _page("account.html", status, user=user, password_form=form or ChangePasswordForm(prefix="pw"),
+                 action=ActionForm(), **context)
+
+
+def _signed_in_user() -> User | None:
     sso = current_session()
-    user = db.session.get(User, sso.user_id) if sso else None
-    return render_template("signed_in.html", user=user) if user else None
+    return db.session.get(User, sso.user_id) if sso else None
+
+
+def _wait_message(wait: throttle.Wait) -> str:
+    if wait.locked:
+        minutes = -(-wait.seconds // 60)
+        return (f"Too many failed sign-ins: this account is locked for {minutes} more minutes. "
+                "Reset your password to unlock it now.")
+    return f"Too many failed sign-ins. Wait {wait.seconds} seconds and try again."
+
+
+def _throttled(template: str, wait: throttle.Wait, **context: object) -> Response:
+    response = _page(template, 429, error=_wait_message(wait), **context)
+    response.headers["Retry-After"] = str(wait.seconds)
+    return response
 
 
 @bp.route("/u/login", methods=["GET", "POST"])
-def login() -> Response | str:
+@per_ip("RATELIMIT_LOGIN")
+def login() -> Response:
     """Sign in with email and password."""
     waiting = pending.find(request.args.get("state"))
-    if waiting is None and request.method == "GET" and (page := _signed_in_page()):
-        return page
+    if waiting is None and request.method == "GET" and _signed_in_user():
+        return redirect(url_for("accounts.account"))
     form = LoginForm()
-    error = None
     if request.method == "GET" and waiting:
         form.email.data = waiting.params.get("login_hint", "")[:320]
-    if form.validate_on_submit():
-        user = authenticate(form.email.data or "", form.password.data or "")
-        if user is not None:
-            start_session(user)
-            return _continue(waiting)
-        error = "Wrong email or password."
-    status = 400 if request.method == "POST" else 200
-    page = render_template("login.html", form=form, error=error, client=pending.client_of(waiting))
-    return Response(page, status=status)
+    if not form.validate_on_submit():
+        return _page("login.html", _form_status(), form=form, waiting=waiting)
+    email, password = form.email.data or "", form.password.data or ""
+    if wait := throttle.check(email):
+        return _throttled("login.html", wait, form=form, waiting=waiting)
+    user = authenticate(email, password)
+    if user is None:
+        if throttle.failed(email) and (owner := find_by_email(email)):
+            mails.locked(owner)
+        return _page("login.html", 400, form=form, waiting=waiting, error=WRONG_CREDENTIALS)
+    throttle.clear(email)
+    start_session(user)
+    return _continue(waiting)
+
+
+@bp.route("/u/signup", methods=["GET", "POST"])
+@per_ip("RATELIMIT_SIGNUP")
+def signup() -> Response:
+    """Create an account with email and password, then continue where the user came from."""
+    waiting = pending.find(request.args.get("state"))
+    form = SignupForm()
+    if request.method == "GET" and waiting:
+        form.email.data = waiting.params.get("login_hint", "")[:320]
+    if not form.validate_on_submit():
+        return _page("signup.html", _form_status(), form=form, waiting=waiting)
+    email, password = form.email.data or "", form.password.data or ""
+    if problem := policy_error(password, email):
+        form.password.errors = [problem]
+        return _page("signup.html", 400, form=form, waiting=waiting)
+    try:
+        user = create_user(email, password, name=(form.name.data or "").strip() or None)
+    except UserExists:
+        return _page("signup.html", 400, form=form, waiting=waiting, error=ACCOUNT_EXISTS)
+    mails.verification(user)
+    db.session.commit()
+    start_session(user)
+    return _continue(waiting)
+
+
+@bp.get("/u/verify-email/<token>")
+def verify_email(token: str) -> Response:
+    """Mark an email address verified through the emailed link."""
+    try:
+        user = links.redeem(token, links.VERIFY_EMAIL)
+    except links.LinkError as e:
+        return error_page("invalid_link", str(e))
+    user.email_verified = True
+    db.session.commit()
+    return _page("notice.html", title="Email verified",
+                 message=f"Thank you: {user.email} is verified.", link=url_for("accounts.account"),
+                 link_text="Go to your account")
+
+
+@bp.route("/u/reset-password", methods=["GET", "POST"])
+@per_ip("RATELIMIT_RESET")
+def reset_request() -> Response:
+    """Ask for a password-reset link; the answer is the same whether or not the email exists."""
+    waiting = pending.find(request.args.get("state"))
+    form = ResetRequestForm()
+    if request.method == "GET":
+        form.email.data = (request.args.get("email") or (waiting.params.get("login_hint") if waiting else "")
+                           or "")[:320]
+    if not form.validate_on_submit():
+        return _page("reset_request.html", _form_status(), form=form, waiting=waiting)
+    email = form.email.data or ""
+    user = find_by_email(email)
+    if user is not None:
+        mails.password_reset(user, waiting.id if waiting else None)
+        db.session.commit()
+    return _page("notice.html", title="Check your inbox", waiting=waiting,
+                 message=f"If an account exists for {email}, we have sent it a link to choose a new "
+                         "password. The link works once and expires soon.")
+
+
+@bp.route("/u/reset-password/<token>", methods=["GET", "POST"])
+@per_ip("RATELIMIT_RESET")
+def reset_password(token: str) -> Response:
+    """Choose a new password through the emailed link; every session and refresh token ends."""
+    waiting = pending.find(request.args.get("state"))
+    try:
+        links.peek(token, links.RESET_PASSWORD)
+    except links.LinkError as e:
+        return error_page("invalid_link", str(e))
+    form = NewPasswordForm()
+    if not form.validate_on_submit():
+        return _page("reset_password.html", _form_status(), form=form)
+    try:
+        user = links.redeem(token, links.RESET_PASSWORD)
+    except links.LinkError as e:
+        return error_page("invalid_link", str(e))
+    if problem := policy_error(form.password.data or "", user.email):
+        db.session.rollback()  # the link stays usable
+        form.password.errors = [problem]
+        return _page("reset_password.html", 400, form=form)
+    user.email_verified = True  # the reset proved control of the address
+    set_password(user, form.password.data or "")
+    return _page("notice.html", title="Password changed", waiting=waiting,
+                 message="Your new password is set, and every device was signed out. Sign in with it now.",
+                 link=url_for("accounts.login", state=waiting.id if waiting else None),
+                 link_text="Sign in")
+
+
+@bp.route("/u/account", methods=["GET", "POST"])
+def account() -> Response:
+    """Show the signed-in user's account: verification, password change, signing out everywhere."""
+    user = _signed_in_user()
+    if user is None:
+        return redirect(url_for("accounts.login"))
+    return _account_page(user)
+
+
+@bp.post("/u/account/password")
+@per_ip("RATELIMIT_LOGIN")
+def change_password() -> Response:
+    """Change the password after checking the current one."""
+    sso, user = current_session(), _signed_in_user()
+    if sso is None or user is None:
+        return redirect(url_for("accounts.login"))
+    form = ChangePasswordForm(prefix="pw")
+
+    if not form.validate_on_submit():
+        return _account_page(user, 400, form)
+    if wait := throttle.check(user.email):
+        response = _account_page(user, 429, form, error=_wait_message(wait))
+        response.headers["Retry-After"] = str(wait.seconds)
+        return response
+    if not verify_password(user.password_hash, form.current.data or ""):
+        throttle.failed(user.email)
+        form.current.errors = ["That is not your current password."]
+        return _account_page(user, 400, form)
+    if problem := policy_error(form.password.data or "", user.email):
+        form.password.errors = [problem]
+        return _account_page(user, 400, form)
+    set_password(user, form.password.data or "", keep_session=sso.id)
+    return _account_page(user, notice="Password changed. Your other devices were signed out.")
+
+
+@bp.post("/u/account/sign-out-everywhere")
+def sign_out_everywhere() -> Response:
+    """End every session of the user, this one included, and revoke their refresh tokens."""
+    user = _signed_in_user()
+    if user is not None and ActionForm().validate_on_submit():
+        revoke_user_grants(user.id)
+        end_user_sessions(user.id)
+        db.session.commit()
+        end_session()
+        return _page("notice.html", title="Signed out everywhere",
+                     message="Every device and application signed in with your account was signed out.",
+                     link=url_for("accounts.login"), link_text="Sign in again")
+    return redirect(url_for("accounts.account"))
+
+
+@bp.post("/u/account/verify-email")
+def resend_verification() -> Response:
+    """Send the verification mail again."""
+    user = _signed_in_user()
+    if user is None or not ActionForm().validate_on_submit():
+        return redirect(url_for("accounts.account"))
+    if not user.email_verified:
+        mails.verification(user)
+        db.session.commit()
+    return _account_page(user, notice=f"We sent a new verification link to {user.email}.")
 
 
 @bp.route("/u/consent", methods=["GET", "POST"])
-def consent() -> Response | str:
+def consent() -> Response:
     """Let the user allow a third-party application the scopes it asks for."""
     waiting = pending.find(request.args.get("state"))
     sso = current_session()
     client = pending.client_of(waiting)
     if waiting is None or sso is None or client is None:
-        return _continue(waiting)
+        return _continue(waiting) if waiting else redirect(url_for("accounts.login"))
     form = ConsentForm()
     scopes = client.get_allowed_scope(waiting.params.get("scope")).split()
     if form.validate_on_submit():
@@ -68,4 +266,4 @@ def consent() -> Response | str:
             row.scope = " ".join(sorted(set(row.scope.split()) | set(scopes)))
         pending.decide(waiting, allowed=bool(form.allow.data))
         return _continue(waiting)
-    return render_template("consent.html", form=form, client=client, scopes=scopes)
+    return _page("consent.html", form=form, waiting=waiting, scopes=scopes)

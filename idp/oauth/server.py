@@ -52,6 +52,14 @@ def revoke_grant(grant_id: str | None) -> None:
     db.session.commit()
 
 
+def revoke_user_grants(user_id: str) -> None:
+    """Revoke every grant (and so every refresh and access token) of a user; the caller commits."""
+    db.session.execute(
+        update(Grant).where(Grant.user_id == user_id, Grant.revoked_at.is_(None))
+        .values(revoked_at=utcnow()).execution_options(synchronize_session=False)
+    )
+
+
 def _claim(model: type, key: Any, column: Any, **values: Any) -> bool:
     """Set a used-once timestamp if nobody set it before; concurrent callers get one winner."""
     result = db.session.execute(

@@ -13,7 +13,7 @@ from idp.oauth import authorize as authz
 from idp.oauth import pending, tokens
 from idp.oauth.models import SCOPES, Client
 from idp.oauth.server import AUTH_METHODS, query_client, server
-from idp.web import csrf, error_page
+from idp.web import csrf, error_page, per_ip
 
 bp = Blueprint("oauth", __name__)
 
@@ -83,6 +83,7 @@ def resume() -> Response:
 
 @bp.post("/oauth/token")
 @csrf.exempt
+@per_ip("RATELIMIT_TOKEN")
 def token() -> Response:
     """Exchange a code, a refresh token or client credentials for tokens."""
     return server.create_token_response()

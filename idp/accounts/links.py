@@ -1,0 +1,73 @@
+"""Signed, single-use, expiring links for emailed actions."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import update
+
+from idp.accounts.models import AccountToken, User
+from idp.db import db, utcnow
+
+VERIFY_EMAIL, RESET_PASSWORD = "verify_email", "reset_password"
+LIFETIMES = {VERIFY_EMAIL: "EMAIL_VERIFICATION_LIFETIME", RESET_PASSWORD: "PASSWORD_RESET_LIFETIME"}
+
+
+class LinkError(ValueError):
+    """A link that cannot be used; the message is fit to show the user."""
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"idp.{purpose}")
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def issue(user: User, purpose: str) -> str:
+    """Create a link token for a user; the caller commits."""
+    lifetime = current_app.config[LIFETIMES[purpose]]
+    value = secrets.token_urlsafe(32)
+    db.session.add(AccountToken(
+        digest=_digest(value), user_id=user.id, purpose=purpose, email=user.email,
+        expires_at=utcnow() + timedelta(seconds=lifetime),
+    ))
+    return str(_serializer(purpose).dumps(value))
+
+
+def peek(token: str, purpose: str) -> AccountToken:
+    """Return the stored token behind a link, or say why the link cannot be used."""
+    try:
+        value = _serializer(purpose).loads(token, max_age=current_app.config[LIFETIMES[purpose]])
+    except SignatureExpired:
+        raise LinkError("This link has expired. Ask for a new one.") from None
+    except BadSignature:
+        raise LinkError("This link is not valid. Check that you copied all of it.") from None
+    row = db.session.get(AccountToken, _digest(str(value)))
+    if row is None or row.purpose != purpose:
+        raise LinkError("This link is not valid. Check that you copied all of it.")
+    if row.used_at is not None:
+        raise LinkError("This link has already been used. Ask for a new one if you need to.")
+    if row.expires_at <= utcnow():
+        raise LinkError("This link has expired. Ask for a new one.")
+    return row
+
+
+def redeem(token: str, purpose: str) -> User:
+    """Use a link once and return its user; the caller commits with the action it performs."""
+    row = peek(token, purpose)
+    claimed = db.session.execute(
+        update(AccountToken).where(AccountToken.digest == row.digest, AccountToken.used_at.is_(None))
+        .values(used_at=utcnow()).execution_options(synchronize_session=False)
+    )
+    user = db.session.get(User, row.user_id)
+    if claimed.rowcount != 1 or user is None:  # a concurrent click won, or the user is gone
+        db.session.rollback()
+        raise LinkError("This link has already been used. Ask for a new one if you need to.")
+    if user.email_normalized != row.email.lower():
+        db.session.rollback()
+        raise LinkError("This link was sent to an address the account no longer uses.")
+    return user

@@ -1,0 +1,71 @@
+"""Per-account protection against password guessing: growing delays, then a temporary lock.
+
+Counters are keyed by a digest of the normalized email, not by the user row, so an address
+that has no account is throttled exactly like one that has (no user enumeration). They live in
+Redis when IDP_REDIS_URL is set (shared by every worker and host), else in this process.
+"""
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+from limits.storage import Storage, storage_from_string
+
+from idp.accounts.models import normalize
+
+
+@dataclass(frozen=True)
+class Wait:
+    """An attempt refused for now: how long to wait, and whether the account is locked."""
+
+    seconds: int
+    locked: bool
+
+
+def init_app(app: Flask) -> None:
+    """Connect the counters' storage."""
+    app.extensions["idp.throttle"] = storage_from_string(app.config["REDIS_URL"] or "memory://")
+
+
+def _storage() -> Storage:
+    return current_app.extensions["idp.throttle"]
+
+
+def _key(kind: str, email: str) -> str:
+    return f"idp:{kind}:" + hashlib.sha256(normalize(email).encode()).hexdigest()
+
+
+def _remaining(key: str) -> int:
+    return max(1, math.ceil(_storage().get_expiry(key) - time.time()))
+
+
+def check(email: str) -> Wait | None:
+    """Say whether a password attempt for this email must wait, and how long."""
+    storage = _storage()
+    if storage.get(_key("lock", email)):
+        return Wait(_remaining(_key("lock", email)), locked=True)
+    if storage.get(_key("wait", email)):
+        return Wait(_remaining(_key("wait", email)), locked=False)
+    return None
+
+
+def failed(email: str) -> bool:
+    """Count a failed attempt; return True when this failure locks the account."""
+    config, storage = current_app.config, _storage()
+    failures = storage.incr(_key("fail", email), config["FAILURE_WINDOW"])
+    if failures >= config["LOCKOUT_THRESHOLD"]:
+        storage.incr(_key("lock", email), config["LOCKOUT_SECONDS"])
+        storage.clear(_key("fail", email))
+        return True
+    if failures >= config["THROTTLE_AFTER"]:
+        delay = min(2 ** (failures - config["THROTTLE_AFTER"]), config["THROTTLE_MAX_DELAY"])
+        storage.incr(_key("wait", email), delay)
+    return False
+
+
+def clear(email: str) -> None:
+    """Forget the failures and lift any lock (after a successful sign-in or a password reset)."""
+    for kind in ("fail", "wait", "lock"):
+        _storage().clear(_key(kind, email))
