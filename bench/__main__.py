@@ -1,6 +1,15 @@
-"""Run every benchmark and print one table."""
+"""Run every benchmark and print one table of medians and ratios to their floors."""
 
-from bench import tokens
+from bench import accounts, tokens
+
+
+def main() -> None:
+    """Print the table."""
+    print(f"{'benchmark':<58} {'median ms':>10} {'× floor':>8}")
+    for module in (tokens, accounts):
+        for name, seconds, floor in module.main():
+            print(f"{name:<58} {seconds * 1000:>10.2f} {seconds / floor:>8.2f}")
+
 
 if __name__ == "__main__":
-    tokens.main()
+    main()

@@ -34,8 +34,8 @@ def measure(fn: Callable[[], object], rounds: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    """Print the table."""
+def main() -> list[tuple[str, float, float]]:
+    """Return rows of (benchmark, seconds, floor seconds)."""
     key = rsa.generate_private_key(65537, config.SIGNING_KEY_SIZE)
     sign_floor = measure(lambda: jwt.encode({"sub": "x", "iat": 0}, key, algorithm="RS256"), 200)
     hasher = PasswordHasher(config.ARGON2_TIME_COST, config.ARGON2_MEMORY_COST, config.ARGON2_PARALLELISM)
@@ -46,6 +46,7 @@ def main() -> None:
     app = create_app({
         "SECRET_KEY": "bench", "ISSUER": "http://localhost", "DATABASE_URL": f"sqlite:///{tmp / 'b.db'}",
         "KEY_ENCRYPTION_KEY": Fernet.generate_key().decode(), "WTF_CSRF_ENABLED": False,
+        "INSTANCE_PATH": str(tmp), "RATELIMIT_ENABLED": False,
     })
     with app.app_context():
         upgrade(directory=MIGRATIONS)
@@ -99,10 +100,4 @@ def main() -> None:
         ("userinfo (1 verify)", measure(lambda: http.get("/userinfo", headers=bearer), 200), sign_floor),
         ("JWKS", measure(lambda: http.get("/.well-known/jwks.json"), 200), sign_floor),
     ]
-    print(f"{'benchmark':<52} {'median ms':>10} {'× floor':>8}")
-    for name, seconds, floor in rows:
-        print(f"{name:<52} {seconds * 1000:>10.2f} {seconds / floor:>8.1f}")
-
-
-if __name__ == "__main__":
-    main()
+    return rows

@@ -278,6 +278,21 @@ def send_later(to: str, subject: str, text: str, html: str) -> None:
         logger.error("mail to %s: %r not sent: the mail queue is full (%d waiting)", to, subject, QUEUE_SIZE)
 
 
+def in_background(job: Callable[[], None]) -> None:
+    """Run work that may send mail after the answer has gone, so its timing reveals nothing.
+
+    The job runs in a request context at the issuer's URL, so `url_for` builds the same links.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def run() -> None:
+        with app.test_request_context(base_url=app.config["ISSUER"]):
+            job()
+
+    if not _pool.submit(run):
+        logger.error("background mail job dropped: the mail queue is full (%d waiting)", QUEUE_SIZE)
+
+
 def wait_for_sent(timeout: float = 10.0) -> None:
     """Wait until every queued mail was sent or failed; raise TimeoutError if that takes too long."""
     if not _pool.wait(timeout):

@@ -5,6 +5,8 @@ from flask import current_app, render_template, url_for
 from idp import mail
 from idp.accounts import links
 from idp.accounts.models import User
+from idp.accounts.users import find_by_email
+from idp.db import db
 
 
 def absolute(endpoint: str, **values: str) -> str:
@@ -25,11 +27,19 @@ def verification(user: User) -> None:
     _send(user, "Verify your email address", "verify", link=absolute("accounts.verify_email", token=token))
 
 
-def password_reset(user: User, state: str | None) -> None:
-    """Send a password-reset link; the caller commits."""
-    token = links.issue(user, links.RESET_PASSWORD)
-    params = {"token": token, **({"state": state} if state else {})}
-    _send(user, "Reset your password", "reset", link=absolute("accounts.reset_password", **params))
+def password_reset(email: str, state: str | None) -> None:
+    """Send a password-reset link if the email has an account, after the answer has gone."""
+
+    def job() -> None:
+        user = find_by_email(email)
+        if user is None:
+            return
+        token = links.issue(user, links.RESET_PASSWORD)
+        db.session.commit()
+        params = {"token": token, **({"state": state} if state else {})}
+        _send(user, "Reset your password", "reset", link=absolute("accounts.reset_password", **params))
+
+    mail.in_background(job)
 
 
 def locked(user: User) -> None:

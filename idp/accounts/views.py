@@ -146,10 +146,7 @@ def reset_request() -> Response:
     if not form.validate_on_submit():
         return _page("reset_request.html", _form_status(), form=form, waiting=waiting)
     email = form.email.data or ""
-    user = find_by_email(email)
-    if user is not None:
-        mails.password_reset(user, waiting.id if waiting else None)
-        db.session.commit()
+    mails.password_reset(email, waiting.id if waiting else None)
     return _page("notice.html", title="Check your inbox", waiting=waiting,
                  message=f"If an account exists for {email}, we have sent it a link to choose a new "
                          "password. The link works once and expires soon.")
