@@ -3,10 +3,11 @@
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from flask import Flask
+if TYPE_CHECKING:  # the package stays light: sandboxed scripts import idp.migration.hashes
+    from flask import Flask
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
 
@@ -29,11 +30,13 @@ def _check_issuer(issuer: str) -> str:
     return issuer.rstrip("/")
 
 
-def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) -> Flask:
+def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) -> "Flask":
     """Build the application: config, extensions, blueprints and CLI commands.
 
     `serving=False` is for CLI commands that run before `idp init` has made the secrets.
     """
+    from flask import Flask
+
     instance = (config or {}).get("INSTANCE_PATH") or os.environ.get("IDP_INSTANCE_PATH")
     app = Flask(__name__, instance_path=os.path.abspath(instance) if instance else None,
                 instance_relative_config=True)
@@ -62,6 +65,7 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     from idp.keys import cli as keys_cli
     from idp.keys import kek
     from idp.keys import views as keys_views
+    from idp.migration import cli as migration_cli
     from idp.oauth import cli as oauth_cli
     from idp.oauth import server
     from idp.oauth import views as oauth_views
@@ -74,7 +78,8 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     mail.init_app(app)
     server.init_app(app)
     for bp in (keys_views.bp, oauth_views.bp, accounts_views.bp,
-               keys_cli.bp, oauth_cli.bp, accounts_cli.bp, setup_cli):
+               keys_cli.bp, oauth_cli.bp, accounts_cli.bp, migration_cli.bp, migration_cli.status_bp,
+               setup_cli):
         app.register_blueprint(bp)
 
     if serving:

@@ -62,6 +62,17 @@ THROTTLE_MAX_DELAY = 60
 LOCKOUT_THRESHOLD = 10
 LOCKOUT_SECONDS = 15 * 60
 
+# Migration scripts: a pool of sandbox processes per web process, with per-call limits.
+SCRIPT_POOL_SIZE = 2
+SCRIPT_TIMEOUT = 20  # seconds of wall-clock time per call
+SCRIPT_MEMORY_MB = 512
+SCRIPT_CPU_SECONDS = 60
+# The legacy store is deemed down after BREAKER_FAILURES script failures within BREAKER_WINDOW
+# seconds; logins then fail fast for BREAKER_COOLDOWN seconds before one call may try again.
+BREAKER_FAILURES = 5
+BREAKER_WINDOW = 60
+BREAKER_COOLDOWN = 30
+
 # Number of proxies in front of idp whose X-Forwarded-For/-Proto to trust (for per-IP limits).
 PROXY_HOPS = 0
 

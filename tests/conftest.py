@@ -75,12 +75,16 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# Rows the migrations and `idp init` make, restored after each test empties the tables.
+SEEDED = ("connections", "signing_keys")
+
+
 @dataclass
 class PostgresDatabase:
-    """A migrated PostgreSQL database and the signing keys it started with."""
+    """A migrated PostgreSQL database and the seeded rows it started with."""
 
     url: str
-    keys: list[dict[str, Any]]
+    seed: dict[str, list[dict[str, Any]]]
 
 
 @pytest.fixture(scope="session")
@@ -100,22 +104,22 @@ def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Post
     _migrated(url, tmp_path_factory.mktemp("pg"))
     engine = create_engine(url)
     with engine.connect() as conn:
-        keys = conn.execute(text("SELECT * FROM signing_keys")).mappings().all()
+        seed = {t: [dict(r) for r in conn.execute(text(f"SELECT * FROM {t}")).mappings()] for t in SEEDED}
     engine.dispose()
-    yield PostgresDatabase(url, [dict(k) for k in keys])
+    yield PostgresDatabase(url, seed)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
-def _reset_postgres(url: str, keys: list[dict[str, Any]]) -> None:
-    """Empty every table and restore the template signing keys."""
-    engine = create_engine(url)
+def _reset_postgres(pg: PostgresDatabase) -> None:
+    """Empty every table and restore the seeded rows."""
+    engine = create_engine(pg.url)
     with engine.begin() as conn:
         names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
         conn.execute(text(f"TRUNCATE {names} CASCADE"))
-        table = db.metadata.tables["signing_keys"]
-        conn.execute(table.insert(), keys)
+        for table, rows in pg.seed.items():
+            conn.execute(db.metadata.tables[table].insert(), rows)
     engine.dispose()
 
 
@@ -124,7 +128,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The database URL for one test: a fresh SQLite copy, or the emptied PostgreSQL database."""
     if request.param == "postgresql":
         pg: PostgresDatabase = request.getfixturevalue("postgres_database")
-        _reset_postgres(pg.url, pg.keys)
+        _reset_postgres(pg)
         return pg.url
     template = request.getfixturevalue("sqlite_template")
     path = tmp_path / "idp.sqlite3"

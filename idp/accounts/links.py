@@ -27,12 +27,15 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def issue(user: User, purpose: str) -> str:
-    """Create a link token for a user; the caller commits."""
+def issue(purpose: str, email: str, connection_id: str, user_id: str | None) -> str:
+    """Create a link token for an account (without user_id: a legacy user not moved over yet).
+
+    The caller commits.
+    """
     lifetime = current_app.config[LIFETIMES[purpose]]
     value = secrets.token_urlsafe(32)
     db.session.add(AccountToken(
-        digest=_digest(value), user_id=user.id, purpose=purpose, email=user.email,
+        digest=_digest(value), user_id=user_id, connection_id=connection_id, purpose=purpose, email=email,
         expires_at=utcnow() + timedelta(seconds=lifetime),
     ))
     return str(_serializer(purpose).dumps(value))
@@ -56,18 +59,22 @@ def peek(token: str, purpose: str) -> AccountToken:
     return row
 
 
-def redeem(token: str, purpose: str) -> User:
-    """Use a link once and return its user; the caller commits with the action it performs."""
+def redeem(token: str, purpose: str) -> AccountToken:
+    """Use a link once; the caller commits together with the action it performs."""
     row = peek(token, purpose)
     claimed = db.session.execute(
         update(AccountToken).where(AccountToken.digest == row.digest, AccountToken.used_at.is_(None))
         .values(used_at=utcnow()).execution_options(synchronize_session=False)
     )
-    user = db.session.get(User, row.user_id)
-    if claimed.rowcount != 1 or user is None:  # a concurrent click won, or the user is gone
+    if claimed.rowcount != 1:  # a concurrent click won
         db.session.rollback()
         raise LinkError("This link has already been used. Ask for a new one if you need to.")
-    if user.email_normalized != row.email.lower():
-        db.session.rollback()
+    return row
+
+
+def user_of(row: AccountToken) -> User | None:
+    """Return the local user a link belongs to, if they still use the address it was sent to."""
+    user = db.session.get(User, row.user_id) if row.user_id else None
+    if user is not None and user.email_normalized != row.email.strip().lower():
         raise LinkError("This link was sent to an address the account no longer uses.")
     return user

@@ -2,11 +2,13 @@
 
 import secrets
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import UTCDateTime, db, utcnow
+from idp.migration.models import NATIVE_ID
 
 
 def normalize(email: str) -> str:
@@ -23,11 +25,13 @@ class User(db.Model):
     """A person who signs in; `id` is the `sub` and never changes."""
 
     __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("connection_id", "email_normalized"),)
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True, default=new_user_id)
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"), default=NATIVE_ID)
     email: Mapped[str] = mapped_column(String(320))
-    # Lower-cased copy: email is unique case-insensitively.
-    email_normalized: Mapped[str] = mapped_column(String(320), unique=True)
+    # Lower-cased copy: email is unique per connection, case-insensitively.
+    email_normalized: Mapped[str] = mapped_column(String(320))
     email_verified: Mapped[bool] = mapped_column(default=False)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(255))
@@ -39,6 +43,11 @@ class User(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    user_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    app_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Set for users imported from a legacy store: when, and the id the legacy store knows them by.
+    migrated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    legacy_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class Session(db.Model):
@@ -68,12 +77,18 @@ class Consent(db.Model):
 
 
 class AccountToken(db.Model):
-    """A single-use token behind an emailed link (email verification, password reset)."""
+    """A single-use token behind an emailed link (email verification, password reset).
+
+    A reset link for a legacy user who has not moved over yet has no user: it names the connection
+    and the email, and the user is created from the legacy store when the link is used.
+    """
 
     __tablename__ = "account_tokens"
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"),
+                                               default=NATIVE_ID)
     purpose: Mapped[str] = mapped_column(String(32))
     email: Mapped[str] = mapped_column(String(320))  # the address it was sent to
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -33,39 +33,40 @@ def _storage() -> Storage:
     return current_app.extensions["idp.throttle"]
 
 
-def _key(kind: str, email: str) -> str:
-    return f"idp:{kind}:" + hashlib.sha256(normalize(email).encode()).hexdigest()
+def _key(kind: str, connection_id: str, email: str) -> str:
+    account = f"{connection_id}\0{normalize(email)}"
+    return f"idp:{kind}:" + hashlib.sha256(account.encode()).hexdigest()
 
 
 def _remaining(key: str) -> int:
     return max(1, math.ceil(_storage().get_expiry(key) - time.time()))
 
 
-def check(email: str) -> Wait | None:
-    """Say whether a password attempt for this email must wait, and how long."""
+def check(connection_id: str, email: str) -> Wait | None:
+    """Say whether a password attempt for this account must wait, and how long."""
     storage = _storage()
-    if storage.get(_key("lock", email)):
-        return Wait(_remaining(_key("lock", email)), locked=True)
-    if storage.get(_key("wait", email)):
-        return Wait(_remaining(_key("wait", email)), locked=False)
+    for kind, locked in (("lock", True), ("wait", False)):
+        key = _key(kind, connection_id, email)
+        if storage.get(key):
+            return Wait(_remaining(key), locked=locked)
     return None
 
 
-def failed(email: str) -> bool:
+def failed(connection_id: str, email: str) -> bool:
     """Count a failed attempt; return True when this failure locks the account."""
     config, storage = current_app.config, _storage()
-    failures = storage.incr(_key("fail", email), config["FAILURE_WINDOW"])
+    failures = storage.incr(_key("fail", connection_id, email), config["FAILURE_WINDOW"])
     if failures >= config["LOCKOUT_THRESHOLD"]:
-        storage.incr(_key("lock", email), config["LOCKOUT_SECONDS"])
-        storage.clear(_key("fail", email))
+        storage.incr(_key("lock", connection_id, email), config["LOCKOUT_SECONDS"])
+        storage.clear(_key("fail", connection_id, email))
         return True
     if failures >= config["THROTTLE_AFTER"]:
         delay = min(2 ** (failures - config["THROTTLE_AFTER"]), config["THROTTLE_MAX_DELAY"])
-        storage.incr(_key("wait", email), delay)
+        storage.incr(_key("wait", connection_id, email), delay)
     return False
 
 
-def clear(email: str) -> None:
+def clear(connection_id: str, email: str) -> None:
     """Forget the failures and lift any lock (after a successful sign-in or a password reset)."""
     for kind in ("fail", "wait", "lock"):
-        _storage().clear(_key(kind, email))
+        _storage().clear(_key(kind, connection_id, email))

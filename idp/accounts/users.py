@@ -8,6 +8,7 @@ from idp.accounts.models import User, normalize
 from idp.accounts.passwords import hash_password, needs_rehash, verify_password
 from idp.accounts.sessions import end_user_sessions
 from idp.db import db, utcnow
+from idp.migration.models import NATIVE_ID
 from idp.oauth.server import revoke_user_grants
 
 
@@ -15,17 +16,18 @@ class UserExists(ValueError):
     """A user with that email already exists."""
 
 
-def find_by_email(email: str) -> User | None:
-    """Return the user with this email, whatever its case."""
-    return db.session.scalar(select(User).where(User.email_normalized == normalize(email)))
+def find_by_email(email: str, connection_id: str = NATIVE_ID) -> User | None:
+    """Return the user of a connection with this email, whatever its case."""
+    return db.session.scalar(select(User).where(
+        User.connection_id == connection_id, User.email_normalized == normalize(email)))
 
 
-def create_user(email: str, password: str | None, **profile: object) -> User:
+def create_user(email: str, password: str | None, connection_id: str = NATIVE_ID, **profile: object) -> User:
     """Create a user with an argon2id-hashed password."""
-    if find_by_email(email) is not None:
+    if find_by_email(email, connection_id) is not None:
         raise UserExists(email)
     user = User(
-        email=email.strip(), email_normalized=normalize(email),
+        email=email.strip(), email_normalized=normalize(email), connection_id=connection_id,
         password_hash=hash_password(password) if password else None, **profile,
     )
     db.session.add(user)
@@ -43,13 +45,13 @@ def set_password(user: User, password: str, keep_session: str | None = None) -> 
     user.password_changed_at = utcnow()
     revoke_user_grants(user.id)
     end_user_sessions(user.id, keep=keep_session)
-    throttle.clear(user.email)
+    throttle.clear(user.connection_id, user.email)
     db.session.commit()
 
 
-def authenticate(email: str, password: str) -> User | None:
+def authenticate(email: str, password: str, connection_id: str = NATIVE_ID) -> User | None:
     """Return the user if the password is right; unknown emails cost the same time."""
-    user = find_by_email(email)
+    user = find_by_email(email, connection_id)
     if not verify_password(user.password_hash if user else None, password):
         return None
     assert user is not None and user.password_hash is not None

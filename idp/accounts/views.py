@@ -16,8 +16,10 @@ from idp.accounts.forms import (
 from idp.accounts.models import Consent, User
 from idp.accounts.passwords import policy_error, verify_password
 from idp.accounts.sessions import current_session, end_session, end_user_sessions, start_session
-from idp.accounts.users import UserExists, authenticate, create_user, find_by_email, set_password
+from idp.accounts.users import UserExists, create_user, find_by_email, set_password
 from idp.db import db
+from idp.migration import flows
+from idp.migration.models import Connection
 from idp.oauth import pending
 from idp.oauth.models import AuthorizationRequest
 from idp.oauth.server import revoke_user_grants
@@ -27,6 +29,13 @@ bp = Blueprint("accounts", __name__)
 
 WRONG_CREDENTIALS = "Wrong email or password."
 ACCOUNT_EXISTS = "An account with this email already exists. Sign in, or reset your password."
+UNAVAILABLE = "We can't {} right now. Please try again in a few minutes."
+
+
+def _connection(waiting: AuthorizationRequest | None) -> Connection:
+    """Return the connection the pages act on: the waiting request's client's, else the native one."""
+    client = pending.client_of(waiting)
+    return flows.connection_of(client.connection_id if client else None)
 
 
 def _continue(waiting: AuthorizationRequest | None) -> Response:
@@ -57,16 +66,20 @@ def _signed_in_user() -> User | None:
     return db.session.get(User, sso.user_id) if sso else None
 
 
+def _plural(count: int, unit: str) -> str:
+    return f"{count} {unit}" + ("" if count == 1 else "s")
+
+
 def _wait_message(wait: throttle.Wait) -> str:
     if wait.locked:
-        minutes = -(-wait.seconds // 60)
-        return (f"Too many failed sign-ins: this account is locked for {minutes} more minutes. "
+        minutes = _plural(-(-wait.seconds // 60), "more minute")
+        return (f"Too many failed sign-ins: this account is locked for {minutes}. "
                 "Reset your password to unlock it now.")
-    return f"Too many failed sign-ins. Wait {wait.seconds} seconds and try again."
+    return f"Too many failed sign-ins. Wait {_plural(wait.seconds, 'second')} and try again."
 
 
 def _throttled(template: str, wait: throttle.Wait, **context: object) -> Response:
-    response = _page(template, 429, error=_wait_message(wait), **context)
+    response = _page(template, 429, error=_wait_message(wait), locked=wait.locked, **context)
     response.headers["Retry-After"] = str(wait.seconds)
     return response
 
@@ -79,19 +92,24 @@ def login() -> Response:
     if waiting is None and request.method == "GET" and _signed_in_user():
         return redirect(url_for("accounts.account"))
     form = LoginForm()
-    if request.method == "GET" and waiting:
-        form.email.data = waiting.params.get("login_hint", "")[:320]
+    if request.method == "GET":
+        hint = request.args.get("email") or (waiting.params.get("login_hint") if waiting else None)
+        form.email.data = (hint or "")[:320]
     if not form.validate_on_submit():
         return _page("login.html", _form_status(), form=form, waiting=waiting)
     email, password = form.email.data or "", form.password.data or ""
-    if wait := throttle.check(email):
+    connection = _connection(waiting)
+    if wait := throttle.check(connection.id, email):
         return _throttled("login.html", wait, form=form, waiting=waiting)
-    user = authenticate(email, password)
+    try:
+        user = flows.authenticate(connection, email, password)
+    except flows.LegacyUnavailable:
+        return _page("login.html", 503, form=form, waiting=waiting, error=UNAVAILABLE.format("sign you in"))
     if user is None:
-        if throttle.failed(email) and (owner := find_by_email(email)):
+        if throttle.failed(connection.id, email) and (owner := find_by_email(email, connection.id)):
             mails.locked(owner)
         return _page("login.html", 400, form=form, waiting=waiting, error=WRONG_CREDENTIALS)
-    throttle.clear(email)
+    throttle.clear(connection.id, email)
     start_session(user)
     return _continue(waiting)
 
@@ -110,10 +128,15 @@ def signup() -> Response:
     if problem := policy_error(password, email):
         form.password.errors = [problem]
         return _page("signup.html", 400, form=form, waiting=waiting)
+    connection = _connection(waiting)
     try:
-        user = create_user(email, password, name=(form.name.data or "").strip() or None)
+        if flows.legacy_profile(connection, email, "signup") is not None:
+            raise UserExists(email)  # moves over on sign-in or reset: never a duplicate
+        user = create_user(email, password, connection.id, name=(form.name.data or "").strip() or None)
     except UserExists:
         return _page("signup.html", 400, form=form, waiting=waiting, error=ACCOUNT_EXISTS)
+    except flows.LegacyUnavailable:
+        return _page("signup.html", 503, form=form, waiting=waiting, error=UNAVAILABLE.format("sign you up"))
     mails.verification(user)
     db.session.commit()
     start_session(user)
@@ -124,8 +147,11 @@ def signup() -> Response:
 def verify_email(token: str) -> Response:
     """Mark an email address verified through the emailed link."""
     try:
-        user = links.redeem(token, links.VERIFY_EMAIL)
+        user = links.user_of(links.redeem(token, links.VERIFY_EMAIL))
+        if user is None:
+            raise links.LinkError("This link belongs to an account that no longer exists.")
     except links.LinkError as e:
+        db.session.rollback()
         return error_page("invalid_link", str(e))
     user.email_verified = True
     db.session.commit()
@@ -146,8 +172,9 @@ def reset_request() -> Response:
     if not form.validate_on_submit():
         return _page("reset_request.html", _form_status(), form=form, waiting=waiting)
     email = form.email.data or ""
-    mails.password_reset(email, waiting.id if waiting else None)
+    mails.password_reset(email, _connection(waiting).id, waiting.id if waiting else None)
     return _page("notice.html", title="Check your inbox", waiting=waiting,
+                 back=url_for("accounts.login", state=waiting.id if waiting else None, email=email),
                  message=f"If an account exists for {email}, we have sent it a link to choose a new "
                          "password. The link works once and expires soon.")
 
@@ -155,28 +182,43 @@ def reset_request() -> Response:
 @bp.route("/u/reset-password/<token>", methods=["GET", "POST"])
 @per_ip("RATELIMIT_RESET")
 def reset_password(token: str) -> Response:
-    """Choose a new password through the emailed link; every session and refresh token ends."""
+    """Choose a new password through the emailed link; every session and refresh token ends.
+
+    A legacy user who has not moved over yet is created now, with the new password and the
+    legacy store's current profile.
+    """
     waiting = pending.find(request.args.get("state"))
     try:
-        links.peek(token, links.RESET_PASSWORD)
+        row = links.peek(token, links.RESET_PASSWORD)
     except links.LinkError as e:
         return error_page("invalid_link", str(e))
     form = NewPasswordForm()
     if not form.validate_on_submit():
         return _page("reset_password.html", _form_status(), form=form)
-    try:
-        user = links.redeem(token, links.RESET_PASSWORD)
-    except links.LinkError as e:
-        return error_page("invalid_link", str(e))
-    if problem := policy_error(form.password.data or "", user.email):
-        db.session.rollback()  # the link stays usable
+    password = form.password.data or ""
+    if problem := policy_error(password, row.email):
         form.password.errors = [problem]
         return _page("reset_password.html", 400, form=form)
+    try:
+        user = links.user_of(row)
+        connection = flows.connection_of(row.connection_id)
+        profile = None if user else flows.legacy_profile(connection, row.email, "password_reset")
+        user = user or find_by_email(row.email, connection.id)  # moved over since the mail was sent
+        if user is None and profile is None:
+            raise links.LinkError("This link belongs to an account that no longer exists.")
+        links.redeem(token, links.RESET_PASSWORD)
+    except links.LinkError as e:
+        return error_page("invalid_link", str(e))
+    except flows.LegacyUnavailable:
+        return error_page("temporarily_unavailable", UNAVAILABLE.format("reset your password"), 503)
+    if user is None:
+        assert profile is not None
+        user = flows.import_profile(connection, profile, password, "password_reset")
     user.email_verified = True  # the reset proved control of the address
-    set_password(user, form.password.data or "")
+    set_password(user, password)
     return _page("notice.html", title="Password changed", waiting=waiting,
                  message="Your new password is set, and every device was signed out. Sign in with it now.",
-                 link=url_for("accounts.login", state=waiting.id if waiting else None),
+                 link=url_for("accounts.login", state=waiting.id if waiting else None, email=user.email),
                  link_text="Sign in")
 
 
@@ -200,12 +242,12 @@ def change_password() -> Response:
 
     if not form.validate_on_submit():
         return _account_page(user, 400, form)
-    if wait := throttle.check(user.email):
+    if wait := throttle.check(user.connection_id, user.email):
         response = _account_page(user, 429, form, error=_wait_message(wait))
         response.headers["Retry-After"] = str(wait.seconds)
         return response
     if not verify_password(user.password_hash, form.current.data or ""):
-        throttle.failed(user.email)
+        throttle.failed(user.connection_id, user.email)
         form.current.errors = ["That is not your current password."]
         return _account_page(user, 400, form)
     if problem := policy_error(form.password.data or "", user.email):

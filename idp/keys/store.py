@@ -3,7 +3,6 @@
 import hashlib
 import json
 import time
-from base64 import urlsafe_b64encode
 from datetime import timedelta
 from typing import Any
 
@@ -29,9 +28,10 @@ class KeyNotFound(LookupError):
 
 
 def _thumbprint(jwk: dict[str, Any]) -> str:
-    """Return the RFC 7638 thumbprint of an RSA JWK."""
+    """Return the RFC 7638 thumbprint of an RSA JWK, in hex."""
+    # Not base64url: a kid starting with '-' would read as an option to `idp keys revoke`.
     canonical = json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"))
-    return urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _generate(state: str) -> SigningKey:

@@ -5,6 +5,8 @@ import json
 import click
 from flask import Blueprint
 
+from idp.migration import connections
+from idp.migration.models import NATIVE_ID
 from idp.oauth import clients
 
 bp = Blueprint("clients_cli", __name__, cli_group="clients")
@@ -18,16 +20,20 @@ bp.cli.help = "Relying parties: create, list, delete."
 @click.option("--first-party", is_flag=True, help="Your own app: no consent page.")
 @click.option("--post-logout-redirect-uri", "logout_uris", multiple=True, help="Repeatable.")
 @click.option("--audience", "audiences", multiple=True, help="An API it may get tokens for.")
+@click.option("--connection", "connection_name", help="The database connection its users sign in through.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def create(name: str, redirect_uris: tuple[str, ...], public: bool, first_party: bool,
-           logout_uris: tuple[str, ...], audiences: tuple[str, ...], as_json: bool) -> None:
+           logout_uris: tuple[str, ...], audiences: tuple[str, ...], connection_name: str | None,
+           as_json: bool) -> None:
     """Register a relying party; its secret is shown once."""
     try:
+        connection_id = connections.find(connection_name).id if connection_name else NATIVE_ID
         client, secret = clients.create_client(
             name, list(redirect_uris), public=public, first_party=first_party,
             post_logout_redirect_uris=list(logout_uris), audiences=list(audiences),
+            connection_id=connection_id,
         )
-    except clients.InvalidClientMetadata as e:
+    except (clients.InvalidClientMetadata, connections.InvalidConnection) as e:
         raise click.ClickException(str(e)) from None
     if as_json:
         data = {"client_id": client.id, "name": client.name, "redirect_uris": client.redirect_uris}
@@ -47,7 +53,7 @@ def list_(as_json: bool) -> None:
     """List registered clients (never their secrets)."""
     rows = [
         {"client_id": c.id, "name": c.name, "public": c.public, "first_party": c.first_party,
-         "redirect_uris": c.redirect_uris, "audiences": c.audiences}
+         "redirect_uris": c.redirect_uris, "audiences": c.audiences, "connection_id": c.connection_id}
         for c in clients.list_clients()
     ]
     if as_json:
@@ -57,6 +63,20 @@ def list_(as_json: bool) -> None:
         kind = "public" if row["public"] else "confidential"
         party = ", first-party" if row["first_party"] else ""
         click.echo(f"{row['client_id']}  {row['name']}  ({kind}{party})  {' '.join(row['redirect_uris'])}")
+
+
+@bp.cli.command("set-connection")
+@click.argument("client_id")
+@click.argument("connection_name")
+def set_connection(client_id: str, connection_name: str) -> None:
+    """Make a client sign its users in through another database connection."""
+    try:
+        connection = connections.find(connection_name)
+    except connections.InvalidConnection as e:
+        raise click.ClickException(str(e)) from None
+    if not clients.set_connection(client_id, connection.id):
+        raise click.ClickException(f"no client {client_id}")
+    click.echo(f"{client_id} now signs users in through {connection.name}")
 
 
 @bp.cli.command("delete")

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from idp.db import db
+from idp.migration.models import NATIVE_ID
 from idp.oauth.models import Client, digest
 
 
@@ -38,6 +39,7 @@ def check_uri(uri: str) -> str:
 def create_client(
     name: str, redirect_uris: list[str], *, public: bool = False, first_party: bool = False,
     post_logout_redirect_uris: list[str] | None = None, audiences: list[str] | None = None,
+    connection_id: str = NATIVE_ID,
 ) -> tuple[Client, str | None]:
     """Register a client; return it and its secret (None for public clients), shown only now."""
     if not name.strip():
@@ -50,11 +52,21 @@ def create_client(
         secret_digest=digest(secret) if secret else None, first_party=first_party,
         redirect_uris=[check_uri(u) for u in redirect_uris],
         post_logout_redirect_uris=[check_uri(u) for u in post_logout_redirect_uris or []],
-        audiences=list(audiences or []),
+        audiences=list(audiences or []), connection_id=connection_id,
     )
     db.session.add(client)
     db.session.commit()
     return client, secret
+
+
+def set_connection(client_id: str, connection_id: str) -> bool:
+    """Make a client sign its users in through another connection; say whether the client exists."""
+    client = db.session.get(Client, client_id)
+    if client is None:
+        return False
+    client.connection_id = connection_id
+    db.session.commit()
+    return True
 
 
 def list_clients() -> list[Client]:

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.db import UTCDateTime, db, utcnow
+from idp.migration.models import NATIVE_ID
 
 SCOPES = ("openid", "profile", "email", "offline_access")
 
@@ -32,6 +33,8 @@ class Client(db.Model, ClientMixin):
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     # APIs (the `audience` parameter) this client may ask access tokens for.
     audiences: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The database connection its users sign in through.
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"), default=NATIVE_ID)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property

@@ -43,7 +43,7 @@ def test_failures_slow_down_then_lock_then_lift(browser, user, fast_lockout, mai
     assert attempt(browser, user.email, "wrong 1").status_code == 400
     assert attempt(browser, user.email, "wrong 2").status_code == 400
     throttled = attempt(browser, user.email, PASSWORD)
-    assert throttled.status_code == 429 and "Wait 1 seconds" in throttled.text
+    assert throttled.status_code == 429 and "Wait 1 second and" in throttled.text
     assert throttled.headers["Retry-After"] == "1"
     assert until_allowed(browser, user.email, "wrong 3", 3).status_code == 400
     locking = until_allowed(browser, user.email, "wrong 4", 3)

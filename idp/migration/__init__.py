@@ -1,0 +1,1 @@
+"""The migrating database connection: connections, script runtime, templates, flows."""

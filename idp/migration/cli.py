@@ -1,0 +1,199 @@
+"""`idp connections …` and `idp migration status`."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Blueprint
+
+from idp.db import db
+from idp.migration import connections, runtime
+from idp.migration.connections import InvalidConnection
+from idp.migration.models import NATIVE_ID, Connection
+from idp.migration.profiles import ProfileInvalid, parse
+from idp.migration.sandbox import ScriptError, WrongCredentials
+from idp.migration.status import status
+from idp.oauth.models import Client
+
+bp = Blueprint("connections_cli", __name__, cli_group="connections")
+bp.cli.help = "Database connections: the native one and migrating ones."
+status_bp = Blueprint("migration_cli", __name__, cli_group="migration")
+status_bp.cli.help = "Progress of migrating connections."
+
+
+def _find(name: str) -> Connection:
+    try:
+        return connections.find(name)
+    except InvalidConnection as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _pairs(values: tuple[str, ...]) -> dict[str, str]:
+    pairs = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            # Never echo the value: it is a secret.
+            raise click.BadParameter("expected KEY=VALUE", param_hint="--config")
+        pairs[key.strip()] = value
+    return pairs
+
+
+@bp.cli.command("create")
+@click.option("--name", required=True)
+@click.option("--migrate", is_flag=True,
+              help="Use my own database and import users (login and get_user scripts).")
+@click.option("--template", help=f"Script template: {', '.join(connections.templates())}.")
+@click.option("--config", "config", multiple=True, metavar="KEY=VALUE",
+              help="A configuration value (treated as a secret).")
+def create(name: str, migrate: bool, template: str | None, config: tuple[str, ...]) -> None:
+    """Create a connection."""
+    try:
+        connection = connections.create(name, migrating=migrate, template_name=template,
+                                        configuration=_pairs(config))
+    except InvalidConnection as e:
+        raise click.ClickException(str(e)) from None
+    kind = "migrating connection" if connection.migrating else "connection"
+    click.echo(f"created {kind} {connection.name} ({connection.id})")
+
+
+@bp.cli.command("scripts")
+@click.argument("name")
+@click.option("--login", "login_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--get-user", "get_user_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def scripts(name: str, login_file: Path | None, get_user_file: Path | None) -> None:
+    """Set a migrating connection's scripts from files (each checked before it is stored)."""
+    if login_file is None and get_user_file is None:
+        raise click.UsageError("give --login FILE, --get-user FILE, or both")
+    connection = _find(name)
+    try:
+        connections.set_scripts(
+            connection, login=login_file.read_text() if login_file else None,
+            get_user=get_user_file.read_text() if get_user_file else None,
+        )
+    except InvalidConnection as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"scripts of {connection.name} updated")
+
+
+def _lines(script: str | None) -> str:
+    return f"{len((script or '').splitlines())} lines"
+
+
+def _describe(connection: Connection) -> dict[str, Any]:
+    clients = db.session.scalars(db.select(Client.name).where(Client.connection_id == connection.id)).all()
+    return {
+        "name": connection.name, "id": connection.id, "migrating": connection.migrating,
+        "disconnected_at": connection.disconnected_at.isoformat() if connection.disconnected_at else None,
+        "configuration": connection.masked_configuration(),
+        "scripts": {
+            "login": _lines(connection.login_script) if connection.migrating else None,
+            "get_user": _lines(connection.get_user_script) if connection.migrating else None,
+        },
+        "clients": list(clients),
+    }
+
+
+@bp.cli.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def show(name: str, as_json: bool) -> None:
+    """Show a connection; configuration values are masked."""
+    data = _describe(_find(name))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        click.echo(f"{key + ':':<17} {value if not isinstance(value, dict | list) else json.dumps(value)}")
+
+
+@bp.cli.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def list_(as_json: bool) -> None:
+    """List connections."""
+    rows = [_describe(c) for c in connections.all_connections()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        kind = "migrating" if row["migrating"] else "native" if row["id"] == NATIVE_ID else "database"
+        gone = ", disconnected" if row["disconnected_at"] else ""
+        click.echo(f"{row['name']}  ({kind}{gone})  clients: {', '.join(row['clients']) or 'none'}")
+
+
+@bp.cli.command("test")
+@click.argument("name")
+@click.option("--email", required=True)
+@click.option("--password", help="Also run login (prompted for if given empty).")
+def test(name: str, email: str, password: str | None) -> None:
+    """Run get_user (and, with a password, login) and show every difference between the profiles."""
+    connection = _find(name)
+    if not connection.migrating:
+        raise click.ClickException(f"{connection.name} is not a migrating connection")
+    configuration = connection.configuration
+    results: dict[str, object] = {}
+    calls = [("get_user", connection.get_user_script, [email])]
+    if password is not None:
+        calls.append(("login", connection.login_script, [email, password]))
+    for function, source, args in calls:
+        try:
+            outcome = runtime.pool().call(source or "", function, [*args, configuration])
+            results[function] = outcome.value
+            if outcome.output:
+                click.echo(f"{function} printed:\n{outcome.output.rstrip()}")
+        except WrongCredentials:
+            results[function] = None
+            click.echo(f"{function}: wrong email or password")
+        except ScriptError as e:
+            raise click.ClickException(f"{function} failed: {type(e).__name__}: {e}") from None
+    profiles = {}
+    for function, value in results.items():
+        if value is None:
+            click.echo(f"{function}: no user")
+            continue
+        try:
+            profiles[function] = parse(value)
+        except ProfileInvalid as e:
+            raise click.ClickException(f"{function} returned a profile we would refuse: {e}") from None
+        click.echo(f"{function}: {json.dumps(value, indent=2, sort_keys=True, default=str)}")
+    if len(profiles) == 2:
+        differences = profiles["get_user"].differences(profiles["login"])
+        if differences:
+            click.echo("the profiles differ (users would be changed or duplicated):")
+            for line in differences:
+                click.echo(f"  {line}")
+            raise SystemExit(1)
+        click.echo("the profiles agree")
+
+
+@bp.cli.command("disconnect")
+@click.argument("name")
+def disconnect(name: str) -> None:
+    """Stop using the legacy store: the scripts become no-ops, import stays on."""
+    connection = _find(name)
+    try:
+        connections.disconnect(connection)
+    except InvalidConnection as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{connection.name} disconnected: users not moved over can no longer sign in through it")
+
+
+@status_bp.cli.command("status")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True)
+def migration_status(name: str | None, as_json: bool) -> None:
+    """Show users migrated per connection and per way, the last migration, recent script failures."""
+    chosen = [_find(name)] if name else [c for c in connections.all_connections() if c.migrating]
+    reports = [status(c) for c in chosen]
+    if as_json:
+        click.echo(json.dumps(reports[0] if name else reports, indent=2))
+        return
+    for report in reports:
+        ways = ", ".join(f"{k}: {v}" for k, v in report["by_source"].items()) or "none yet"
+        click.echo(f"{report['connection']}: {report['migrated']} migrated ({ways}); "
+                   f"last {report['last_migrated_at'] or 'never'}"
+                   + (f"; disconnected {report['disconnected_at']}" if report["disconnected_at"] else ""))
+        for failure in report["recent_failures"]:
+            click.echo(f"  {failure['at']}  {failure['type']}  {failure['email'] or ''}  {failure['detail']}")
+

@@ -1,0 +1,105 @@
+"""Creating and changing connections and their scripts."""
+
+import ast
+import secrets
+from importlib import resources
+
+from sqlalchemy import select
+
+from idp.db import db, utcnow
+from idp.migration.models import Connection
+
+FUNCTIONS = {"login": ("email", "password", "configuration"), "get_user": ("email", "configuration")}
+MAX_SCRIPT = 100_000  # characters, as Auth0 allows
+
+
+class InvalidConnection(ValueError):
+    """A connection or script we refuse; the message says why (and where, for scripts)."""
+
+
+def templates() -> list[str]:
+    """Return the names of the shipped script templates."""
+    folder = resources.files("idp.migration.script_templates")
+    return sorted(p.name.removesuffix(".py") for p in folder.iterdir()
+                  if p.name.endswith(".py") and not p.name.startswith("_"))
+
+
+def template(name: str) -> str:
+    """Return a template's source."""
+    if name not in templates():
+        raise InvalidConnection(f"no template {name!r}; choose one of: {', '.join(templates())}")
+    return (resources.files("idp.migration.script_templates") / f"{name}.py").read_text()
+
+
+def check_script(source: str, function: str) -> None:
+    """Refuse a script that does not compile or does not define its function with the right arguments."""
+    if len(source) > MAX_SCRIPT:
+        raise InvalidConnection(f"the {function} script is longer than {MAX_SCRIPT} characters")
+    try:
+        tree = ast.parse(source, filename=f"<{function} script>")
+        compile(tree, f"<{function} script>", "exec")
+    except SyntaxError as e:
+        raise InvalidConnection(f"the {function} script does not compile: line {e.lineno}: {e.msg}") from None
+    found = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    if not found:
+        raise InvalidConnection(f"the {function} script defines no function `{function}`")
+    arguments = [a.arg for a in found[-1].args.args]
+    if len(arguments) != len(FUNCTIONS[function]):
+        expected = ", ".join(FUNCTIONS[function])
+        raise InvalidConnection(f"line {found[-1].lineno}: `{function}` must take ({expected})")
+
+
+def find(name: str) -> Connection:
+    """Return a connection by name."""
+    connection = db.session.scalar(select(Connection).where(Connection.name == name))
+    if connection is None:
+        raise InvalidConnection(f"no connection named {name!r}")
+    return connection
+
+
+def all_connections() -> list[Connection]:
+    """Return every connection, oldest first."""
+    return list(db.session.scalars(select(Connection).order_by(Connection.created_at)))
+
+
+def create(name: str, *, migrating: bool, template_name: str | None = None,
+           configuration: dict[str, str] | None = None) -> Connection:
+    """Create a connection; a migrating one starts with a template's scripts (no-op by default)."""
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise InvalidConnection("a connection needs a name of at most 128 characters")
+    if db.session.scalar(select(Connection).where(Connection.name == name)) is not None:
+        raise InvalidConnection(f"a connection named {name!r} already exists")
+    if not migrating and (template_name or configuration):
+        raise InvalidConnection("scripts and configuration belong to migrating connections (--migrate)")
+    connection = Connection(id="con_" + secrets.token_hex(8), name=name, migrating=migrating)
+    if migrating:
+        source = template(template_name or "noop")
+        connection.login_script = connection.get_user_script = source
+        connection.configuration = configuration or {}
+    db.session.add(connection)
+    db.session.commit()
+    return connection
+
+
+def set_scripts(connection: Connection, *, login: str | None = None, get_user: str | None = None) -> None:
+    """Replace a migrating connection's scripts, each checked first."""
+    if not connection.migrating:
+        raise InvalidConnection(f"{connection.name} is not a migrating connection")
+    for function, source in (("login", login), ("get_user", get_user)):
+        if source is not None:
+            check_script(source, function)
+    if login is not None:
+        connection.login_script = login
+    if get_user is not None:
+        connection.get_user_script = get_user
+    db.session.commit()
+
+
+def disconnect(connection: Connection) -> None:
+    """Stop asking the legacy store: the scripts become no-ops and import stays on."""
+    if not connection.migrating:
+        raise InvalidConnection(f"{connection.name} is not a migrating connection")
+    connection.login_script = connection.get_user_script = template("noop")
+    connection.disconnected_at = utcnow()
+    db.session.commit()

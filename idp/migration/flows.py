@@ -1,0 +1,163 @@
+"""Moving legacy users over: on login, and through a password reset; refusing duplicate sign-ups.
+
+Failure semantics: a script that returns None or raises WrongUsernameOrPassword means "wrong email or
+password". Anything else (an exception, a timeout, a crash, a bad profile, an open circuit
+breaker) raises LegacyUnavailable and creates nothing. A user is created in one transaction with
+its migration event; concurrent first logins of one user create exactly one.
+"""
+
+import logging
+import time
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from idp.accounts import users
+from idp.accounts.models import User, normalize
+from idp.accounts.passwords import hash_password
+from idp.db import db, utcnow
+from idp.migration import breaker, runtime
+from idp.migration.models import NATIVE_ID, Connection, MigrationEvent
+from idp.migration.profiles import Profile, ProfileInvalid, parse
+from idp.migration.sandbox import BadResult, ScriptError, WrongCredentials
+
+logger = logging.getLogger("idp.migration")
+
+MIGRATED, LOGIN_FAILED, SCRIPT_ERROR, PROFILE_REJECTED = (
+    "migrated", "legacy_login_failed", "script_error", "profile_rejected")
+
+
+class LegacyUnavailable(RuntimeError):
+    """The legacy store could not answer; nothing was created."""
+
+
+def imports(connection: Connection) -> bool:
+    """Say whether users still move over from this connection's legacy store."""
+    return connection.migrating and connection.disconnected_at is None
+
+
+def record(connection: Connection, type_: str, *, source: str | None = None, user_id: str | None = None,
+           email: str | None = None, duration: float = 0.0, detail: str | None = None) -> None:
+    """Add a migration event to the session; the caller commits."""
+    db.session.add(MigrationEvent(
+        connection_id=connection.id, type=type_, source=source, user_id=user_id,
+        email=normalize(email) if email else None, duration_ms=round(duration * 1000), detail=detail,
+    ))
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    """Remove the password and configuration values from text bound for logs and events."""
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _call(connection: Connection, function: str, args: list[Any], *, email: str, source: str) -> Any:
+    """Run one of the connection's scripts; None means "no such user" (or a wrong password)."""
+    if breaker.is_open(connection.id):
+        raise LegacyUnavailable(f"the circuit breaker of {connection.name} is open")
+    configuration = connection.configuration
+    secrets = [a for a in args if isinstance(a, str) and a != email] + list(configuration.values())
+    script = connection.login_script if function == "login" else connection.get_user_script
+    started = time.perf_counter()
+    try:
+        outcome = runtime.pool().call(script or "", function, [*args, configuration])
+    except WrongCredentials:
+        breaker.success(connection.id)
+        record(connection, LOGIN_FAILED, source=source, email=email, duration=time.perf_counter() - started)
+        db.session.commit()
+        return None
+    except BadResult as error:
+        detail = _scrub(f"{function}: {error}", secrets)
+        logger.error("connection %s: rejected a profile: %s", connection.name, detail)
+        record(connection, PROFILE_REJECTED, source=source, email=email, detail=detail)
+        db.session.commit()
+        raise LegacyUnavailable(detail) from None
+    except ScriptError as error:
+        detail = _scrub(f"{function}: {type(error).__name__}: {error}", secrets)
+        opened = breaker.failure(connection.id)
+        logger.error("connection %s: %s%s", connection.name, detail,
+                     "; circuit breaker opened" if opened else "")
+        record(connection, SCRIPT_ERROR, source=source, email=email, duration=time.perf_counter() - started,
+               detail=detail)
+        db.session.commit()
+        raise LegacyUnavailable(detail) from None
+    breaker.success(connection.id)
+    if outcome.output:
+        logger.info("connection %s: %s printed: %s", connection.name, function,
+                    _scrub(outcome.output, secrets))
+    if outcome.value is None and function == "login":
+        record(connection, LOGIN_FAILED, source=source, email=email, duration=outcome.duration)
+        db.session.commit()
+    return outcome.value
+
+
+def _profile(connection: Connection, value: Any, email: str, source: str) -> Profile:
+    """Check a returned profile; a bad one is logged and recorded, and nothing is created."""
+    try:
+        profile = parse(value)
+        if normalize(profile.email) != normalize(email):
+            raise ProfileInvalid("the profile's `email` is not the address that was asked for")
+    except ProfileInvalid as error:
+        logger.error("connection %s: rejected a profile: %s", connection.name, error)
+        record(connection, PROFILE_REJECTED, source=source, email=email, detail=str(error))
+        db.session.commit()
+        raise LegacyUnavailable(str(error)) from None
+    return profile
+
+
+def import_profile(connection: Connection, profile: Profile, password: str, source: str,
+                   started: float | None = None) -> User:
+    """Create the local user with the profile and an argon2id hash of the password, exactly once."""
+    user_id = profile.local_id(connection.id)
+    user = User(
+        id=user_id, connection_id=connection.id, email=profile.email,
+        email_normalized=normalize(profile.email),
+        email_verified=profile.email_verified, name=profile.name, given_name=profile.given_name,
+        family_name=profile.family_name, nickname=profile.nickname, picture=profile.picture,
+        user_metadata=profile.user_metadata, app_metadata=profile.app_metadata,
+        password_hash=hash_password(password), migrated_at=utcnow(), legacy_id=profile.user_id,
+    )
+    db.session.add(user)
+    record(connection, MIGRATED, source=source, user_id=user_id, email=profile.email,
+           duration=time.perf_counter() - started if started else 0.0)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # another request moved the same user over first: use theirs
+        existing = db.session.get(User, user_id)
+        if existing is None:
+            logger.error("connection %s: a local user already has %s under another id", connection.name,
+                         profile.email)
+            raise LegacyUnavailable("the email belongs to another user of this connection") from None
+        return existing
+    logger.info("connection %s: user %s moved over on %s", connection.name, user_id, source)
+    return user
+
+
+def authenticate(connection: Connection, email: str, password: str) -> User | None:
+    """Sign a user in: locally, or, the first time, against the legacy store (then never again)."""
+    if users.find_by_email(email, connection.id) is not None or not imports(connection):
+        return users.authenticate(email, password, connection.id)
+    started = time.perf_counter()
+    value = _call(connection, "login", [email, password], email=email, source="login")
+    if value is None:
+        return None
+    return import_profile(connection, _profile(connection, value, email, "login"), password, "login", started)
+
+
+def legacy_profile(connection: Connection, email: str, source: str) -> Profile | None:
+    """Return the legacy store's profile of a user not yet moved over, or None."""
+    if not imports(connection) or users.find_by_email(email, connection.id) is not None:
+        return None
+    value = _call(connection, "get_user", [email], email=email, source=source)
+    return None if value is None else _profile(connection, value, email, source)
+
+
+def connection_of(client_connection_id: str | None) -> Connection:
+    """Return a client's connection (the native one when it has none)."""
+    connection = db.session.get(Connection, client_connection_id or NATIVE_ID)
+    if connection is None:
+        connection = db.session.get(Connection, NATIVE_ID)
+    assert connection is not None, "the native connection is made by the migrations"
+    return connection

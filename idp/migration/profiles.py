@@ -1,0 +1,65 @@
+"""The profile a migration script returns, checked before anything is stored."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+STRINGS = {"name": 255, "given_name": 255, "family_name": 255, "nickname": 255, "picture": 2048}
+
+
+class ProfileInvalid(ValueError):
+    """A script returned a profile we cannot store; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A legacy user as the scripts describe them."""
+
+    user_id: str
+    email: str
+    email_verified: bool = False
+    name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    nickname: str | None = None
+    picture: str | None = None
+    user_metadata: dict[str, Any] = field(default_factory=dict)
+    app_metadata: dict[str, Any] = field(default_factory=dict)
+
+    def local_id(self, connection_id: str) -> str:
+        """Return the user's `sub`: the same whichever script brought them over."""
+        return f"{connection_id}|{self.user_id}"
+
+    def differences(self, other: "Profile") -> list[str]:
+        """Describe every field in which another profile of the same user differs."""
+        return [f"{name}: {getattr(self, name)!r} ≠ {getattr(other, name)!r}"
+                for name in self.__dataclass_fields__ if getattr(self, name) != getattr(other, name)]
+
+
+def parse(value: object) -> Profile:
+    """Check a script's return value and turn it into a Profile."""
+    if not isinstance(value, dict):
+        raise ProfileInvalid(f"the profile must be a dict, not {type(value).__name__}")
+    user_id = value.get("user_id")
+    if isinstance(user_id, bool) or not isinstance(user_id, str | int) or str(user_id).strip() == "":
+        raise ProfileInvalid("the profile needs a `user_id` (a non-empty str or an int)")
+    if len(str(user_id)) > 200:
+        raise ProfileInvalid("`user_id` is longer than 200 characters")
+    email = value.get("email")
+    if not isinstance(email, str) or "@" not in email or len(email) > 320:
+        raise ProfileInvalid("the profile needs an `email` (a str with @, at most 320 characters)")
+    verified = value.get("email_verified", False)
+    if not isinstance(verified, bool):
+        raise ProfileInvalid("`email_verified` must be true or false")
+    strings: dict[str, str | None] = {}
+    for name, longest in STRINGS.items():
+        text = value.get(name)
+        if text is not None and (not isinstance(text, str) or len(text) > longest):
+            raise ProfileInvalid(f"`{name}` must be a str of at most {longest} characters")
+        strings[name] = text
+    metadata: dict[str, dict[str, Any]] = {}
+    for name in ("user_metadata", "app_metadata"):
+        data = value.get(name) or {}
+        if not isinstance(data, dict):
+            raise ProfileInvalid(f"`{name}` must be a dict")
+        metadata[name] = data
+    return Profile(user_id=str(user_id), email=email.strip(), email_verified=verified, **strings, **metadata)

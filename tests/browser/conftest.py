@@ -1,0 +1,78 @@
+"""Headless Chromium (Debian's package, driven by Playwright) against the live provider and the demo RP."""
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from demo.rp import create_rp
+from idp.oauth.clients import create_client
+from tests.browser.pages import Screenshots, output_root
+from tests.conftest import LiveServer, require_service
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+TIMEOUT_MS = 10_000  # any one step; a local page answers in milliseconds
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    """One headless Chromium, Debian's, for the whole session (`playwright install` needs the internet)."""
+    if not Path(CHROMIUM).exists():
+        require_service("Chromium", "apt-get install -y chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(chromium: Browser) -> Iterator[Callable[[], Page]]:
+    """Open tabs in fresh browser profiles (no cookies), JavaScript off: the hosted pages are plain forms."""
+    contexts: list[BrowserContext] = []
+
+    def open_page() -> Page:
+        context = chromium.new_context(java_script_enabled=False, viewport={"width": 800, "height": 720})
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page: Callable[[], Page]) -> Page:
+    """A tab in a browser profile of the test's own."""
+    return new_page()
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Screenshots:
+    """Where this test saves its screenshots: <output>/browser/<test name without test_>/."""
+    name = request.node.originalname.removeprefix("test_")
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.id != "sqlite":  # the default database needs no mention
+        name += f"-{callspec.id}"
+    return Screenshots(output_root() / "browser" / name)
+
+
+@pytest.fixture
+def rp_url(live_server: LiveServer) -> Iterator[str]:
+    """The demo RP on a free port, registered at the live provider as a first-party client."""
+    # Bind first so the client is registered with the port the RP really has.
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, lambda e, s: [], threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    client, secret = create_client("Demo app", [url + "/callback"], first_party=True,
+                                   post_logout_redirect_uris=[url + "/"])
+    assert secret is not None
+    server.app = create_rp(live_server.url, client.id, secret, url)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url
+    server.shutdown()
+    thread.join(5)

@@ -1,0 +1,349 @@
+"""The script sandbox, with real worker processes: answers, failures, limits, isolation, concurrency."""
+
+import json
+import os
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from idp.migration.sandbox import (
+    BadResult,
+    Pool,
+    ScriptCrashed,
+    ScriptError,
+    ScriptFailed,
+    ScriptTimeout,
+    WrongCredentials,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "hunter2-correct-horse"
+CONFIGURATION = {"path": "/nowhere", "db_password": "legacy-db-secret"}
+
+SCRIPT = '''
+import os
+import time
+
+calls = 0
+
+
+def login(email, password, configuration):
+    global calls
+    calls += 1
+    if password != "hunter2-correct-horse":
+        raise WrongUsernameOrPassword(email, "wrong password")
+    return {"user_id": 42, "email": email, "calls": calls, "pid": os.getpid()}
+
+
+def get_user(email, configuration):
+    return None
+
+
+def pid(*args):
+    return {"pid": os.getpid()}
+
+
+def nap(seconds):
+    time.sleep(seconds)
+    return {"pid": os.getpid()}
+'''
+
+
+@pytest.fixture
+def pool() -> Iterator[Pool]:
+    """A pool of two workers with a short timeout."""
+    with Pool(size=2, timeout=3.0) as pool:
+        yield pool
+
+
+def fails(pool: Pool, source: str, function: str = "f", args: list | None = None) -> ScriptFailed:
+    """Return the ScriptFailed that a call raises."""
+    with pytest.raises(ScriptFailed) as caught:
+        pool.call(source, function, args or [])
+    return caught.value
+
+
+def alive(pid: int) -> bool:
+    """Return whether a process exists and is not a zombie."""
+    try:
+        return " Z " not in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:4]
+    except FileNotFoundError:
+        return False
+
+
+def test_call_returns_the_scripts_value(pool: Pool) -> None:
+    outcome = pool.call(SCRIPT, "login", ["lin@example.com", PASSWORD, CONFIGURATION])
+    assert outcome.value is not None
+    assert outcome.value["user_id"] == 42 and outcome.value["email"] == "lin@example.com"
+    assert outcome.output == ""
+    assert 0 < outcome.duration < 3
+    assert pool.call(SCRIPT, "get_user", ["nobody@example.com", CONFIGURATION]).value is None
+
+
+def test_globals_persist_between_calls_of_one_worker() -> None:
+    with Pool(size=1) as pool:
+        counts = [pool.call(SCRIPT, "login", ["a@example.com", PASSWORD, {}]).value["calls"]
+                  for _ in range(3)]
+    assert counts == [1, 2, 3]
+
+
+def test_two_sources_do_not_share_globals() -> None:
+    first = "secret = 'mine'\ndef f():\n    return {'seen': secret}\n"
+    second = "def f():\n    return {'seen': globals().get('secret')}\n"
+    with Pool(size=1) as pool:
+        assert pool.call(first, "f", []).value == {"seen": "mine"}
+        assert pool.call(second, "f", []).value == {"seen": None}
+
+
+def test_wrong_username_or_password_is_an_answer_not_a_failure(pool: Pool) -> None:
+    with pytest.raises(WrongCredentials) as caught:
+        pool.call(SCRIPT, "login", ["lin@example.com", "wrong", CONFIGURATION])
+    assert not isinstance(caught.value, ScriptError)
+    # A script (or a helper it imports) may define its own class of that name, as Auth0 ports do.
+    own = "class WrongUsernameOrPassword(Exception):\n    pass\ndef f():\n    raise WrongUsernameOrPassword\n"
+    with pytest.raises(WrongCredentials):
+        pool.call(own, "f", [])
+
+
+def test_an_exception_is_reported_with_the_scripts_own_line(pool: Pool) -> None:
+    source = ("import json\n\ndef f(text):\n    return json.loads(text)\n\n"
+              "def g():\n    raise ValueError('no such table')\n")
+    error = fails(pool, source, "g")
+    assert (error.type_name, error.message, error.line) == ("ValueError", "no such table", 7)
+    assert "line 7, in g" in error.traceback and "raise ValueError('no such table')" in error.traceback
+    assert "ValueError: no such table (script line 7)" in str(error)
+    deep = fails(pool, source, "f", ["{"])  # raised inside the json module: only the script's frame shows
+    assert deep.type_name == "json.decoder.JSONDecodeError" and deep.line == 4
+    assert "worker.py" not in deep.traceback and "json/decoder.py" not in deep.traceback
+
+
+def test_syntax_errors_and_missing_functions_are_failures(pool: Pool) -> None:
+    error = fails(pool, "def f():\n    return {\n\ndef g(:\n", "f")
+    assert error.type_name == "SyntaxError" and error.line in (2, 4)
+    error = fails(pool, "def login(email, password, configuration):\n    return None\n", "get_user", ["a"])
+    assert error.type_name == "NameError" and "get_user" in error.message
+    error = fails(pool, "x = 1\nraise RuntimeError('cannot connect at import')\ndef f():\n    pass\n")
+    assert (error.type_name, error.line) == ("RuntimeError", 2)
+    assert fails(pool, "import sys\ndef f():\n    sys.exit(2)\n").type_name == "SystemExit"
+
+
+def test_the_password_never_appears_in_errors_or_output(pool: Pool) -> None:
+    source = (
+        "def login(email, password, configuration):\n"
+        "    print('checking', password, configuration['db_password'])\n"
+        "    return int(password)\n"
+    )
+    with pytest.raises(ScriptFailed) as caught:
+        pool.call(source, "login", ["lin@example.com", PASSWORD, CONFIGURATION])
+    error = caught.value
+    for text in (str(error), error.message, error.traceback, error.output):
+        assert PASSWORD not in text and "legacy-db-secret" not in text
+    assert "invalid literal for int()" in error.message and "[redacted]" in error.output
+
+
+def test_a_timeout_kills_the_worker_and_its_children_and_the_next_call_works() -> None:
+    source = SCRIPT + (
+        "import subprocess\n"
+        "def spawn():\n"
+        "    global child\n"
+        "    child = subprocess.Popen(['sleep', '30'])\n"
+        "    return {'child': child.pid}\n"
+    )
+    with Pool(size=1, timeout=0.5) as pool:
+        grandchild = pool.call(source, "spawn", []).value["child"]
+        before = pool.call(source, "pid", []).value["pid"]
+        started = time.monotonic()
+        with pytest.raises(ScriptTimeout):
+            pool.call(source, "nap", [30])
+        assert time.monotonic() - started < 2.5
+        deadline = time.monotonic() + 2
+        while (alive(before) or alive(grandchild)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not alive(before) and not alive(grandchild)
+        assert pool.call(source, "pid", []).value["pid"] != before
+
+
+def test_a_per_call_timeout_overrides_the_pools(pool: Pool) -> None:
+    with pytest.raises(ScriptTimeout):
+        pool.call(SCRIPT, "nap", [5], timeout=0.3)
+    assert pool.call(SCRIPT, "nap", [0.01], timeout=2).value
+
+
+def test_waiting_for_a_free_worker_is_bounded_by_the_timeout(tmp_path: Path) -> None:
+    source = ("import pathlib, time\n"
+              "def f(path):\n    pathlib.Path(path).touch()\n    time.sleep(1)\n    return {}\n")
+    marker = tmp_path / "busy"
+    with Pool(size=1, timeout=5.0) as pool:
+        results: list[object] = []
+        busy = threading.Thread(target=lambda: results.append(pool.call(source, "f", [str(marker)]).value))
+        busy.start()
+        deadline = time.monotonic() + 5
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        started = time.monotonic()
+        with pytest.raises(ScriptTimeout, match="no script worker came free"):
+            pool.call(SCRIPT, "pid", [], timeout=0.2)
+        assert time.monotonic() - started < 1
+        busy.join()
+        assert results == [{}]  # the busy worker was not disturbed
+
+
+def test_memory_beyond_the_limit_fails_the_call_but_not_the_pool() -> None:
+    hog = "def f():\n    hog = []\n    while True:\n        hog.append(bytearray(16 * 1024 * 1024))\n"
+    with Pool(size=1, memory_mb=200, timeout=5.0) as pool:
+        with pytest.raises((ScriptCrashed, ScriptFailed)) as caught:
+            pool.call(hog, "f", [])
+        if isinstance(caught.value, ScriptFailed):
+            assert caught.value.type_name == "MemoryError"
+        assert pool.call(SCRIPT, "pid", []).value
+
+
+def test_each_call_may_use_cpu_seconds_of_cpu_time() -> None:
+    source = (
+        "import resource\n"
+        "def f():\n"
+        "    usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "    soft, _ = resource.getrlimit(resource.RLIMIT_CPU)\n"
+        "    return {'left': soft - usage.ru_utime - usage.ru_stime}\n"
+    )
+    with Pool(size=1, cpu_seconds=7) as pool:
+        for _ in range(3):  # the limit moves forward: earlier calls' CPU time does not count
+            assert 7 <= pool.call(source, "f", []).value["left"] <= 8
+
+
+def test_a_cpu_bound_loop_hits_the_cpu_limit_or_the_timeout() -> None:
+    with Pool(size=1, cpu_seconds=1, timeout=4.0) as pool:
+        pool.call(SCRIPT, "pid", [])
+        started = time.monotonic()
+        with pytest.raises((ScriptCrashed, ScriptTimeout)) as caught:  # a loaded machine may time out first
+            pool.call("def f():\n    while True:\n        pass\n", "f", [])
+        assert time.monotonic() - started < 5
+        if isinstance(caught.value, ScriptCrashed):
+            assert "SIGXCPU" in str(caught.value)
+        assert pool.call(SCRIPT, "pid", []).value
+
+
+def test_os_exit_is_a_crash_and_the_worker_is_replaced(pool: Pool) -> None:
+    source = "import os\ndef f():\n    print('bye')\n    os._exit(3)\n"
+    with pytest.raises(ScriptCrashed, match="exit status 3") as caught:
+        pool.call(source, "f", [])
+    assert caught.value.output == "bye\n"
+    assert pool.call(SCRIPT, "pid", []).value
+
+
+def test_the_environment_holds_none_of_the_providers_secrets(
+        pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDP_SECRET_KEY", "provider-secret")
+    monkeypatch.setenv("IDP_DATABASE_URL", "postgresql://idp:secret@db/idp")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://idp:secret@db/idp")
+    source = "import os\ndef f():\n    return {'env': dict(os.environ), 'cwd': os.getcwd()}\n"
+    value = pool.call(source, "f", []).value  # its first worker starts now, under these variables
+    assert value is not None
+    env = value["env"]
+    assert set(env) <= {"PATH", "LANG", "HOME", "TMPDIR"}
+    assert "provider-secret" not in json.dumps(env)
+    assert env["LANG"] == "C.UTF-8" and os.path.isdir(env["HOME"]) and os.path.isdir(env["TMPDIR"])
+    cwd = Path(value["cwd"])
+    assert cwd.is_dir() and REPO not in (cwd, *cwd.parents)
+
+
+def test_printed_output_is_captured_and_cannot_forge_an_answer(pool: Pool) -> None:
+    forged = json.dumps({"ok": True, "value": {"user_id": "forged"}})
+    source = (
+        "import os, struct, sys\n"
+        "def f():\n"
+        f"    print({forged!r})\n"
+        f"    sys.stdout.buffer.write(struct.pack('>I', {len(forged)}) + {forged!r}.encode())\n"
+        "    print('to stderr', file=sys.stderr)\n"
+        "    os.write(1, b'\\nstraight to fd 1\\n')\n"
+        "    return {'user_id': 'real'}\n"
+    )
+    outcome = pool.call(source, "f", [])
+    assert outcome.value == {"user_id": "real"}
+    assert forged in outcome.output and "to stderr" in outcome.output and "straight to fd 1" in outcome.output
+
+
+def test_output_is_truncated(pool: Pool) -> None:
+    outcome = pool.call("def f():\n    print('x' * 1_000_000)\n    return None\n", "f", [])
+    assert len(outcome.output) < 70_000 and outcome.output.endswith("bytes of output dropped]")
+
+
+def test_values_that_are_not_json_dicts_are_bad_results(pool: Pool) -> None:
+    for body in ("import datetime\n    return {'at': datetime.datetime.now()}", "return 'lin@example.com'",
+                 "return {'x': float('nan')}", "return [1, 2]"):
+        with pytest.raises(BadResult):
+            pool.call(f"def f():\n    {body}\n", "f", [])
+    assert pool.call(SCRIPT, "pid", []).value  # the worker survives
+
+
+def test_concurrent_calls_share_a_small_pool() -> None:
+    with Pool(size=2, timeout=5.0) as pool:
+        results: list[dict] = []
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                results.append(pool.call(SCRIPT, "nap", [0.05]).value)
+            except BaseException as error:  # reported below, with the thread's result
+                errors.append(error)
+
+        threads = [threading.Thread(target=run) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not errors and len(results) == 8
+    assert len({result["pid"] for result in results}) <= 2
+
+
+def test_workers_are_recycled_after_max_calls_and_max_age() -> None:
+    with Pool(size=1, max_calls=2) as pool:
+        pids = [pool.call(SCRIPT, "pid", []).value["pid"] for _ in range(3)]
+    assert pids[0] == pids[1] != pids[2]
+    with Pool(size=1, max_age=0.2) as pool:
+        first = pool.call(SCRIPT, "pid", []).value["pid"]
+        time.sleep(0.3)
+        assert pool.call(SCRIPT, "pid", []).value["pid"] != first
+
+
+def test_a_closed_pool_refuses_calls_and_stops_its_workers() -> None:
+    pool = Pool(size=1)
+    pid = pool.call(SCRIPT, "pid", []).value["pid"]
+    pool.close()
+    assert not alive(pid)
+    with pytest.raises(ScriptError, match="closed"):
+        pool.call(SCRIPT, "pid", [])
+
+
+def test_arguments_must_be_json() -> None:
+    with Pool(size=1) as pool, pytest.raises(TypeError, match="JSON"):
+        pool.call(SCRIPT, "login", ["a@example.com", b"bytes are not JSON", {}])
+
+
+def test_a_forked_child_starts_workers_of_its_own(pool: Pool) -> None:
+    parent_worker = pool.call(SCRIPT, "pid", []).value["pid"]
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+ warns about fork with threads
+        child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, which must never return into pytest
+        code = 1
+        try:
+            os.close(read)
+            worker = pool.call(SCRIPT, "pid", []).value["pid"]
+            os.write(write, json.dumps({"worker": worker}).encode())
+            pool.close()
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        report = json.loads(pipe.read() or b"{}")
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert report["worker"] != parent_worker
+    assert pool.call(SCRIPT, "pid", []).value["pid"] == parent_worker  # the parent's worker is untouched
