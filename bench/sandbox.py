@@ -2,13 +2,11 @@
 
 import json
 import os
-import statistics
 import struct
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
+from bench.tokens import measure
 from idp.migration.sandbox import Pool
 
 SCRIPT = '''
@@ -36,17 +34,6 @@ while True:
     out = json.dumps({"ok": True, "value": body["args"]}).encode()
     os.write(w, struct.pack(">I", len(out)) + out)
 '''
-
-
-def measure(fn: Callable[[], object], rounds: int) -> float:
-    """Return the median seconds of one call, after a warm-up call."""
-    fn()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def in_process() -> float:

@@ -1,9 +1,11 @@
 """Set up and run the demo: the provider and a relying party, ready to sign in."""
 
+import contextlib
 import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+import bcrypt
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,6 +24,15 @@ DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"
 DEMO_NAME = "Demo User"
 CLIENT_NAME = "Demo app"
+LEGACY_CONNECTION = "legacy-demo"
+LEGACY_FILE = "legacy-demo.sqlite3"
+LEGACY_PASSWORD = "legacy-password"
+# The users of the sample legacy store: (id, email, name, verified). They move over on first sign-in.
+LEGACY_USERS = [
+    (101, "alice@legacy.example", "Alice Legacy", 1),
+    (102, "bob@legacy.example", "Bob Legacy", 1),
+    (103, "carol@legacy.example", "Carol Legacy", 0),
+]
 CLIENT_FILE = "demo-client.json"
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
@@ -88,11 +100,13 @@ def _ensure_client(env: Mapping[str, str]) -> dict[str, Any]:
         known = json.loads(idp(env, "clients", "list", "--json").stdout)
         match = next((c for c in known if c["client_id"] == saved["client_id"]), None)
         if match is not None and callback in match["redirect_uris"]:
+            idp(env, "clients", "set-connection", saved["client_id"], LEGACY_CONNECTION)
             return saved
         if match is not None:  # registered for another DEMO_PORT: replace it
             idp(env, "clients", "delete", saved["client_id"])
     created = idp(env, "clients", "create", "--name", CLIENT_NAME, "--redirect-uri", callback,
-                  "--post-logout-redirect-uri", rp_url(env) + "/", "--first-party", "--json")
+                  "--post-logout-redirect-uri", rp_url(env) + "/", "--first-party",
+                  "--connection", LEGACY_CONNECTION, "--json")
     client = json.loads(created.stdout)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the secret
@@ -101,12 +115,32 @@ def _ensure_client(env: Mapping[str, str]) -> dict[str, Any]:
     return client
 
 
+def _legacy_store(env: Mapping[str, str]) -> Path:
+    """Write the sample legacy database (bcrypt hashes, as PHP's password_hash makes them) once."""
+    path = Path(env["IDP_INSTANCE_PATH"]) / LEGACY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        hashed = bcrypt.hashpw(LEGACY_PASSWORD.encode(), bcrypt.gensalt(10)).decode()
+        hashed = hashed.replace("$2b$", "$2y$", 1)  # as PHP writes them
+        with contextlib.closing(sqlite3.connect(path)) as db, db:
+            db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE, password_hash TEXT, "
+                       "email_verified INTEGER, name TEXT, given_name TEXT, family_name TEXT)")
+            db.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           [(i, email, hashed, verified, name, *name.split()) for i, email, name, verified
+                            in LEGACY_USERS])
+    return path
+
+
 def prepare(env: Mapping[str, str]) -> dict[str, Any]:
-    """Initialise the provider, the demo user and the demo client; return the client."""
+    """Initialise the provider, the legacy store, the demo user and the demo client; return the client."""
     env = environment(env)
     idp(env, "init")
+    made = idp(env, "connections", "create", "--name", LEGACY_CONNECTION, "--migrate", "--template", "sqlite",
+               "--config", f"path={_legacy_store(env)}", check=False)
+    if made.returncode != 0 and "already exists" not in made.stderr:
+        raise DemoError(f"`idp connections create` failed:\n{made.stderr or made.stdout}")
     user = idp(env, "users", "create", "--email", DEMO_EMAIL, "--password", DEMO_PASSWORD,
-               "--name", DEMO_NAME, "--verified", check=False)
+               "--name", DEMO_NAME, "--verified", "--connection", LEGACY_CONNECTION, check=False)
     if user.returncode != 0 and "already exists" not in user.stderr:
         raise DemoError(f"`idp users create` failed:\n{user.stderr or user.stdout}")
     return _ensure_client(env)
@@ -179,8 +213,9 @@ def _banner(env: Mapping[str, str]) -> str:
         f"  Provider (issuer):   {issuer}",
         f"  Discovery:           {issuer}/.well-known/openid-configuration",
         "",
-        f"  Sign in as:          {DEMO_EMAIL}",
-        f"  Password:            {DEMO_PASSWORD}",
+        f"  Sign in as:          {DEMO_EMAIL}  /  {DEMO_PASSWORD}",
+        f"  or a legacy user:    {LEGACY_USERS[0][1]}  /  {LEGACY_PASSWORD}",
+        f"                       (moves over on first sign-in: `idp migration status {LEGACY_CONNECTION}`)",
         "",
         "  Press Ctrl-C to stop both servers.",
         "",

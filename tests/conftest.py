@@ -16,8 +16,9 @@ from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
+from demo.rp import create_rp
 from idp import MIGRATIONS, create_app, mail
 from idp.accounts.users import create_user
 from idp.db import db
@@ -237,3 +238,20 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
     """The test's app on a real port; ISSUER is set to its URL."""
     with LiveServer(app) as server:
         yield server
+
+
+@pytest.fixture
+def rp_url(live_server: LiveServer) -> Iterator[str]:
+    """The demo RP on a free port, registered at the live provider as a first-party client."""
+    # Bind first so the client is registered with the port the RP really has.
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, lambda e, s: [], threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    client, secret = create_client("Demo app", [url + "/callback"], first_party=True,
+                                   post_logout_redirect_uris=[url + "/"])
+    assert secret is not None
+    server.app = create_rp(live_server.url, client.id, secret, url)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url
+    server.shutdown()
+    thread.join(5)

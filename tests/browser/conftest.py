@@ -1,17 +1,13 @@
 """Headless Chromium (Debian's package, driven by Playwright) against the live provider and the demo RP."""
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
-from werkzeug.serving import BaseWSGIServer, make_server
 
-from demo.rp import create_rp
-from idp.oauth.clients import create_client
 from tests.browser.pages import Screenshots, output_root
-from tests.conftest import LiveServer, require_service
+from tests.conftest import require_service
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -61,18 +57,3 @@ def shots(request: pytest.FixtureRequest) -> Screenshots:
     return Screenshots(output_root() / "browser" / name)
 
 
-@pytest.fixture
-def rp_url(live_server: LiveServer) -> Iterator[str]:
-    """The demo RP on a free port, registered at the live provider as a first-party client."""
-    # Bind first so the client is registered with the port the RP really has.
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, lambda e, s: [], threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    client, secret = create_client("Demo app", [url + "/callback"], first_party=True,
-                                   post_logout_redirect_uris=[url + "/"])
-    assert secret is not None
-    server.app = create_rp(live_server.url, client.id, secret, url)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield url
-    server.shutdown()
-    thread.join(5)

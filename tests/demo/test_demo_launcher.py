@@ -14,7 +14,17 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from demo.launcher import CLIENT_FILE, DEMO_EMAIL, DEMO_PASSWORD, REPO, idp, prepare
+from demo.launcher import (
+    CLIENT_FILE,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    LEGACY_CONNECTION,
+    LEGACY_PASSWORD,
+    LEGACY_USERS,
+    REPO,
+    idp,
+    prepare,
+)
 from tests.support import csrf_token
 
 
@@ -71,9 +81,12 @@ def test_prepare_twice_reuses_the_client(demo_env, tmp_path):
     [client] = demo_clients(demo_env)
     assert client["client_id"] == first["client_id"] and client["first_party"]
     assert client["redirect_uris"] == ["http://127.0.0.1:5001/callback"]
+    assert client["connection_id"] != "con_native"  # the demo app signs in through the legacy store
     again = idp(demo_env, "users", "create", "--email", DEMO_EMAIL, "--password", DEMO_PASSWORD,
-                check=False)
+                "--connection", LEGACY_CONNECTION, check=False)
     assert again.returncode != 0 and "already exists" in again.stderr
+    status = json.loads(idp(demo_env, "migration", "status", LEGACY_CONNECTION, "--json").stdout)
+    assert status["migrated"] == 0
 
 
 def test_prepare_replaces_a_deleted_client(prepared):
@@ -135,6 +148,13 @@ def test_demo_runs_signs_in_and_stops_on_ctrl_c(demo_env, tmp_path):
             home = agent.post(page.url, data={
                 "csrf_token": csrf_token(page.text), "email": DEMO_EMAIL, "password": DEMO_PASSWORD})
         assert home.url == rp_url + "/" and "Demo User" in home.text, home.text
+        with requests.Session() as agent:  # a user of the sample legacy store moves over
+            page = agent.get(rp_url + "/login")
+            home = agent.post(page.url, data={"csrf_token": csrf_token(page.text),
+                                              "email": LEGACY_USERS[0][1], "password": LEGACY_PASSWORD})
+        assert home.url == rp_url + "/" and "Alice Legacy" in home.text, home.text
+        report = json.loads(idp(env, "migration", "status", LEGACY_CONNECTION, "--json").stdout)
+        assert report["migrated"] == 1 and report["by_source"] == {"login": 1}
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -1,36 +1,15 @@
 """The demo relying party against the provider over real HTTP, with requests as the browser."""
 
 import re
-import threading
 from collections.abc import Iterator
 from html import unescape
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from werkzeug.serving import BaseWSGIServer, make_server
 
-from demo.rp import create_rp
-from idp.oauth.clients import create_client
-from tests.conftest import PASSWORD, LiveServer
+from tests.conftest import PASSWORD
 from tests.support import csrf_token, query
-
-
-@pytest.fixture
-def rp_url(live_server: LiveServer) -> Iterator[str]:
-    """The demo RP on a free port, registered at the live provider as a first-party client."""
-    # Bind first so the client is registered with the port the RP really has.
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, lambda e, s: [], threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    client, secret = create_client("Demo app", [url + "/callback"], first_party=True,
-                                   post_logout_redirect_uris=[url + "/"])
-    assert secret is not None
-    server.app = create_rp(live_server.url, client.id, secret, url)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield url
-    server.shutdown()
-    thread.join(5)
 
 
 @pytest.fixture
