@@ -75,6 +75,8 @@ def _call(connection: Connection, function: str, args: list[Any], *, email: str,
         raise LegacyUnavailable(detail) from None
     except ScriptError as error:
         detail = _scrub(f"{function}: {type(error).__name__}: {error}", secrets)
+        if error.output:  # what the script printed belongs in the connection's log
+            detail += "\noutput:\n" + _scrub(error.output, secrets)
         opened = breaker.failure(connection.id)
         logger.error("connection %s: %s%s", connection.name, detail,
                      "; circuit breaker opened" if opened else "")

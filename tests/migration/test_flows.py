@@ -238,3 +238,11 @@ def test_status_reports_migrations_by_way_and_recent_failures(browser, legacy):
     assert report["connection"] == "legacy-db" and report["migrated"] == 1
     assert report["by_source"] == {"login": 1} and report["last_migrated_at"]
     assert [f["type"] for f in report["recent_failures"]] == ["script_error"]
+
+
+def test_what_a_failing_script_printed_goes_to_the_connection_log(browser, legacy):
+    break_script(legacy, "print('connecting to the legacy server'); raise TimeoutError('no answer')")
+    login(browser, legacy.rp, "max@example.com", LEGACY_PASSWORD)
+    [event] = events("script_error")
+    assert "TimeoutError" in event.detail and "connecting to the legacy server" in event.detail
+    assert LEGACY_PASSWORD not in event.detail
