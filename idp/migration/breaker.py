@@ -1,10 +1,14 @@
 """A circuit breaker per connection: while the legacy store is down, fail fast instead of waiting.
 
-Failures are counted over BREAKER_WINDOW seconds; BREAKER_FAILURES of them open the breaker for
+Failures are counted over BREAKER_WINDOW seconds, each email at most once, so that one address
+whose legacy data the script cannot handle (knowable to anyone) cannot stop everyone's logins; an
+outage fails for every address. BREAKER_FAILURES such failures open the breaker for
 BREAKER_COOLDOWN seconds. After that one call may try again: a success closes the breaker, a
 failure opens it at once for another cooldown. Counters share the lockout storage (Redis when
 configured), so every worker and host agrees.
 """
+
+import hashlib
 
 from flask import current_app
 from limits.storage import Storage
@@ -19,9 +23,12 @@ def is_open(connection_id: str) -> bool:
     return bool(_storage().get(f"idp:breaker:open:{connection_id}"))
 
 
-def failure(connection_id: str) -> bool:
-    """Count a failed call; return True when it opens the breaker."""
+def failure(connection_id: str, email: str) -> bool:
+    """Count a failed call for an email; return True when it opens the breaker."""
     config, storage = current_app.config, _storage()
+    seen = f"idp:breaker:seen:{connection_id}:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    if storage.incr(seen, config["BREAKER_WINDOW"]) > 1:
+        return False
     failures = storage.incr(f"idp:breaker:fail:{connection_id}", config["BREAKER_WINDOW"])
     if failures >= config["BREAKER_FAILURES"]:
         storage.clear(f"idp:breaker:open:{connection_id}")

@@ -10,6 +10,7 @@ from flask import Blueprint
 from idp.db import db
 from idp.migration import connections, runtime
 from idp.migration.connections import InvalidConnection
+from idp.migration.flows import scrub
 from idp.migration.models import NATIVE_ID, Connection
 from idp.migration.profiles import ProfileInvalid, parse
 from idp.migration.sandbox import ScriptError, WrongCredentials
@@ -132,6 +133,7 @@ def test(name: str, email: str, password: str | None) -> None:
     if not connection.migrating:
         raise click.ClickException(f"{connection.name} is not a migrating connection")
     configuration = connection.configuration
+    secrets = [*configuration.values(), *([password] if password else [])]
     results: dict[str, object] = {}
     calls = [("get_user", connection.get_user_script, [email])]
     if password is not None:
@@ -141,12 +143,13 @@ def test(name: str, email: str, password: str | None) -> None:
             outcome = runtime.pool().call(source or "", function, [*args, configuration])
             results[function] = outcome.value
             if outcome.output:
-                click.echo(f"{function} printed:\n{outcome.output.rstrip()}")
+                click.echo(f"{function} printed:\n{scrub(outcome.output.rstrip(), secrets)}")
         except WrongCredentials:
             results[function] = None
             click.echo(f"{function}: wrong email or password")
         except ScriptError as e:
-            raise click.ClickException(f"{function} failed: {type(e).__name__}: {e}") from None
+            message = scrub(f"{function} failed: {type(e).__name__}: {e}", secrets)
+            raise click.ClickException(message) from None
     profiles = {}
     for function, value in results.items():
         if value is None:

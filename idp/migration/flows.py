@@ -45,7 +45,7 @@ def record(connection: Connection, type_: str, *, source: str | None = None, use
     ))
 
 
-def _scrub(text: str, secrets: list[str]) -> str:
+def scrub(text: str, secrets: list[str]) -> str:
     """Remove the password and configuration values from text bound for logs and events."""
     for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "***")
@@ -68,16 +68,16 @@ def _call(connection: Connection, function: str, args: list[Any], *, email: str,
         db.session.commit()
         return None
     except BadResult as error:
-        detail = _scrub(f"{function}: {error}", secrets)
+        detail = scrub(f"{function}: {error}", secrets)
         logger.error("connection %s: rejected a profile: %s", connection.name, detail)
         record(connection, PROFILE_REJECTED, source=source, email=email, detail=detail)
         db.session.commit()
         raise LegacyUnavailable(detail) from None
     except ScriptError as error:
-        detail = _scrub(f"{function}: {type(error).__name__}: {error}", secrets)
+        detail = scrub(f"{function}: {type(error).__name__}: {error}", secrets)
         if error.output:  # what the script printed belongs in the connection's log
-            detail += "\noutput:\n" + _scrub(error.output, secrets)
-        opened = breaker.failure(connection.id)
+            detail += "\noutput:\n" + scrub(error.output, secrets)
+        opened = breaker.failure(connection.id, email)
         logger.error("connection %s: %s%s", connection.name, detail,
                      "; circuit breaker opened" if opened else "")
         record(connection, SCRIPT_ERROR, source=source, email=email, duration=time.perf_counter() - started,
@@ -87,7 +87,7 @@ def _call(connection: Connection, function: str, args: list[Any], *, email: str,
     breaker.success(connection.id)
     if outcome.output:
         logger.info("connection %s: %s printed: %s", connection.name, function,
-                    _scrub(outcome.output, secrets))
+                    scrub(outcome.output, secrets))
     if outcome.value is None and function == "login":
         record(connection, LOGIN_FAILED, source=source, email=email, duration=outcome.duration)
         db.session.commit()

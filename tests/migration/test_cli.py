@@ -79,6 +79,12 @@ def test_test_command_shows_both_profiles_and_their_differences(app, legacy, tmp
     assert "user_id: '7' ≠ '42'" in answer.output and "name: 'X' ≠ 'Lin Legacy'" in answer.output
     wrong = run(app, "connections", "test", "legacy-db", "--email", "lin@example.com", "--password", "nope")
     assert "login: wrong email or password" in wrong.output
+    failing = tmp_path / "failing.py"
+    failing.write_text("def get_user(email, configuration):\n"
+                       "    raise RuntimeError('cannot open ' + configuration['path'])\n")
+    run(app, "connections", "scripts", "legacy-db", "--get-user", str(failing))
+    failed = run(app, "connections", "test", "legacy-db", "--email", "lin@example.com")
+    assert failed.exit_code != 0 and "RuntimeError" in failed.output and str(legacy.path) not in failed.output
 
 
 def test_disconnect_and_status(app, browser, legacy):

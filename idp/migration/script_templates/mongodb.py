@@ -1,0 +1,113 @@
+"""MongoDB: find legacy users in a collection of your MongoDB database (pymongo).
+
+pymongo is not installed with idp: install it where idp runs (pip install pymongo); until then
+every call fails with "No module named 'pymongo'", and nothing is created.
+
+Configuration keys:
+    uri              a MongoDB connection string with its credentials, e.g.
+                     "mongodb+srv://idp-reader:PASSWORD@cluster0.example.net/app" (Atlas and
+                     mongodb+srv use TLS); give the reader the "read" role on the database, no more
+    database         the database that holds the users collection (default: the one in the uri)
+    connect_timeout  seconds to wait for a server (default 10)
+
+Password hash: bcrypt in the `password` field, as Node's bcrypt and bcryptjs write it ("$2a$",
+"$2b$"), or PHP ("$2y$"). The check is idp.migration.hashes.verify(), which recognises the format by
+its prefix, so phpass, Django "pbkdf2_sha256$…", SHA-crypt and argon2 hashes work too, even mixed
+in one collection. A hash it does not recognise is a failure of the legacy store (logged with the
+format's name), not a wrong password. For other formats call another verifier from that module
+(verify_digest, verify_scrypt…) in _password_ok() below. A missing hash never matches.
+
+The collection: edit COLLECTION and the field names in FIELDS and _profile() below to match your
+documents, e.g. {"_id": ObjectId(…), "email": "Ada@Example.com", "password": "$2b$10$…",
+"name": "Ada Lovelace", "given_name": "Ada", "family_name": "Lovelace", "email_verified": true}.
+The email is compared without regard to case through a collation (strength 2); on a big
+collection give it an index with the same collation:
+db.users.createIndex({email: 1}, {collation: {locale: "en", strength: 2}}). Two users whose
+addresses differ only in case make the lookup fail (rather than pick one): merge them first.
+
+Both scripts return the same profile for a user (_profile below), as they must: the user's id in
+idp is "<connection id>|<user_id>", with user_id the text of the document's _id (24 hex digits for
+an ObjectId), whichever of login and get_user brought them over. Check with
+`idp connections test NAME --email E --password P`.
+
+One client per configuration is kept between calls (the sandbox keeps a script's globals);
+pymongo reconnects by itself and retries a read once after a network error.
+"""
+
+COLLECTION = "users"
+EMAIL_FIELD = "email"
+FIELDS = {"_id": 1, "email": 1, "password": 1, "name": 1, "given_name": 1, "family_name": 1,
+          "email_verified": 1}
+CASE_INSENSITIVE = {"locale": "en", "strength": 2}
+
+# A bcrypt hash of a random password, checked when no user has the email, so that an unknown
+# address takes as long as a wrong password. Use the cost of your own hashes (the "10").
+UNKNOWN_USER_HASH = "$2y$10$nP7jC9WdHR4VozMgtLDIWe13F7alohAZFLdAenbFM3SLB2E2pkbSO"
+
+_clients = {}  # configuration -> MongoClient, kept between calls
+
+
+def _users(configuration):
+    """Return the users collection through a client kept between calls."""
+    import pymongo
+
+    key = tuple(sorted(configuration.items()))  # several connections may share this script
+    if key not in _clients:
+        timeout_ms = int(float(configuration.get("connect_timeout") or 10) * 1000)
+        _clients[key] = pymongo.MongoClient(
+            configuration["uri"], appname="idp-migration",
+            serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
+        )
+    client = _clients[key]
+    if configuration.get("database"):
+        return client[configuration["database"]][COLLECTION]
+    return client.get_default_database()[COLLECTION]
+
+
+def _find(email, configuration):
+    """Return the document of the user with this email (in any case), or None."""
+    if not isinstance(email, str):
+        raise TypeError("the email must be a string")  # never a query operator such as {"$ne": ""}
+    cursor = _users(configuration).find({EMAIL_FIELD: email}, FIELDS, collation=CASE_INSENSITIVE, limit=2)
+    documents = list(cursor)
+    if len(documents) > 1:
+        raise LookupError("several legacy users have this email, compared case-insensitively: merge them")
+    return documents[0] if documents else None
+
+
+def _password_ok(password, document):
+    """Check the password against the user's stored hash."""
+    from idp.migration import hashes
+
+    return hashes.verify(password, document.get("password"))
+
+
+def _profile(document):
+    """Return the user's profile: the same from login and from get_user."""
+    return {
+        "user_id": str(document["_id"]),
+        "email": document["email"],
+        "email_verified": bool(document.get("email_verified")),
+        "name": document.get("name") or None,
+        "given_name": document.get("given_name") or None,
+        "family_name": document.get("family_name") or None,
+    }
+
+
+def login(email, password, configuration):
+    """Return the profile of the user with this email and password; refuse anyone else."""
+    from idp.migration import hashes
+
+    document = _find(email, configuration)
+    if document is None:
+        hashes.verify(password, UNKNOWN_USER_HASH)
+        raise WrongUsernameOrPassword(email)
+    if not _password_ok(password, document):
+        raise WrongUsernameOrPassword(email)
+    return _profile(document)
+
+
+def get_user(email, configuration):
+    """Return the profile of the user with this email, or None if there is none."""
+    document = _find(email, configuration)
+    return None if document is None else _profile(document)

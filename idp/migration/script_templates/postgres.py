@@ -1,0 +1,131 @@
+"""PostgreSQL: find legacy users in a table of your PostgreSQL database (psycopg 3).
+
+Configuration keys:
+    dsn              a libpq connection string or URI, e.g.
+                     "postgresql://idp_reader@db.example.com:5432/app?sslmode=verify-full";
+                     when given, the keys below (but connect_timeout) are ignored
+    host             the server's name or address (default "localhost")
+    port             (default 5432)
+    dbname           the database that holds the users table
+    user             a role that may SELECT from the users table: nothing more is needed
+    password         that role's password (leave it out with trust or peer authentication)
+    sslmode          libpq's sslmode: "require", "verify-full"… (default libpq's, "prefer")
+    connect_timeout  seconds to wait for the server (default 10)
+
+Password hash: bcrypt, "$2y$" (PHP's password_hash), "$2a$" or "$2b$" (Laravel, Rails' Devise,
+Spring's BCryptPasswordEncoder, Node's bcrypt). The check is idp.migration.hashes.verify(), which
+recognises the format by its prefix, so WordPress "$wp$", phpass "$P$"/"$H$", Django
+"pbkdf2_sha256$…", SHA-crypt "$5$"/"$6$" and argon2 hashes work unchanged, even mixed in one
+table. A hash it does not recognise is a failure of the legacy store (logged with the format's
+name), not a wrong password. For other formats call another verifier from that module
+(verify_digest, verify_scrypt, verify_aspnet_identity…) in _password_ok() below. A NULL hash
+(a user who only ever signed in with Google, say) never matches.
+
+The table: edit FIND_USER below to match your schema. It must return the columns named in its
+SELECT list (rename yours with AS) and must keep %(email)s: the email always travels as a query
+parameter, never inside the SQL text. The lookup ignores case; on a big table give it an index:
+CREATE INDEX users_lower_email ON users (lower(email)). Two users whose addresses differ only in
+case make the lookup fail (rather than pick one): merge them in the legacy store first.
+
+Both scripts return the same profile for a user (_profile below), as they must: the user's id in
+idp is "<connection id>|<user_id>", whichever of login and get_user brought them over. Check with
+`idp connections test NAME --email E --password P`.
+
+One connection per configuration is kept between calls (the sandbox keeps a script's globals) and
+opened again once if the server dropped it (a restart, an idle timeout).
+"""
+
+# Finds a user by email. Keep the column names after AS: the rest of the script reads them.
+FIND_USER = """
+    SELECT id AS user_id, email, password_hash, email_verified, name, given_name, family_name
+    FROM users
+    WHERE lower(email) = lower(%(email)s)
+"""
+
+# A bcrypt hash of a random password, checked when no user has the email, so that an unknown
+# address takes as long as a wrong password. Use the cost of your own hashes (the "10").
+UNKNOWN_USER_HASH = "$2y$10$nP7jC9WdHR4VozMgtLDIWe13F7alohAZFLdAenbFM3SLB2E2pkbSO"
+
+_connections = {}  # configuration -> open connection, kept between calls
+
+
+def _connect(configuration):
+    """Open a connection to the legacy database."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    # prepare_threshold=None: no server-side prepared statements, which PgBouncer may not keep.
+    options = {"autocommit": True, "row_factory": dict_row, "prepare_threshold": None,
+               "application_name": "idp-migration",
+               "connect_timeout": int(configuration.get("connect_timeout") or 10)}
+    if configuration.get("dsn"):
+        return psycopg.connect(configuration["dsn"], **options)
+    return psycopg.connect(
+        host=configuration.get("host") or "localhost", port=configuration.get("port") or 5432,
+        dbname=configuration.get("dbname"), user=configuration.get("user"),
+        password=configuration.get("password"), sslmode=configuration.get("sslmode"), **options,
+    )
+
+
+def _rows(email, configuration):
+    """Run FIND_USER on the kept connection, opening it again once if the server dropped it."""
+    import psycopg
+
+    key = tuple(sorted(configuration.items()))  # several connections may share this script
+    kept = key in _connections
+    if not kept:
+        _connections[key] = _connect(configuration)
+    try:
+        return _connections[key].execute(FIND_USER, {"email": email}).fetchall()
+    except psycopg.OperationalError:
+        _connections.pop(key).close()
+        if not kept:
+            raise  # a new connection failed: the database is in trouble
+    _connections[key] = _connect(configuration)
+    return _connections[key].execute(FIND_USER, {"email": email}).fetchall()
+
+
+def _find(email, configuration):
+    """Return the row of the user with this email (in any case), or None."""
+    rows = _rows(email, configuration)
+    if len(rows) > 1:
+        raise LookupError("several legacy users have this email, compared case-insensitively: merge them")
+    return rows[0] if rows else None
+
+
+def _password_ok(password, row):
+    """Check the password against the user's stored hash."""
+    from idp.migration import hashes
+
+    return hashes.verify(password, row["password_hash"])
+
+
+def _profile(row):
+    """Return the user's profile: the same from login and from get_user."""
+    return {
+        "user_id": str(row["user_id"]),
+        "email": row["email"],
+        "email_verified": bool(row["email_verified"]),
+        "name": row["name"] or None,
+        "given_name": row["given_name"] or None,
+        "family_name": row["family_name"] or None,
+    }
+
+
+def login(email, password, configuration):
+    """Return the profile of the user with this email and password; refuse anyone else."""
+    from idp.migration import hashes
+
+    row = _find(email, configuration)
+    if row is None:
+        hashes.verify(password, UNKNOWN_USER_HASH)
+        raise WrongUsernameOrPassword(email)
+    if not _password_ok(password, row):
+        raise WrongUsernameOrPassword(email)
+    return _profile(row)
+
+
+def get_user(email, configuration):
+    """Return the profile of the user with this email, or None if there is none."""
+    row = _find(email, configuration)
+    return None if row is None else _profile(row)
