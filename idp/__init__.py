@@ -63,7 +63,7 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     from idp.accounts import views as accounts_views
     from idp.db import db, migrate
     from idp.keys import cli as keys_cli
-    from idp.keys import kek
+    from idp.keys import kek, store
     from idp.keys import views as keys_views
     from idp.migration import cli as migration_cli
     from idp.oauth import cli as oauth_cli
@@ -74,6 +74,7 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS)
     web.init_app(app)
+    store.init_app(app)
     throttle.init_app(app)
     mail.init_app(app)
     server.init_app(app)

@@ -84,4 +84,5 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # CSRF tokens live as long as the login transaction they protect.
 WTF_CSRF_TIME_LIMIT = 3600
 
-SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+# hide_parameters: a failed statement's error message must not carry hashes or personal data.
+SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}

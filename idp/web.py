@@ -26,6 +26,13 @@ CSP = (
 )
 
 
+def _refuse_nul() -> tuple[Response | str, int] | None:
+    """Refuse NUL characters in any parameter: no protocol uses them and databases refuse them."""
+    if any("\x00" in value for values in (request.args, request.form) for value in values.values()):
+        return _error(400, "invalid_request", "The request contains a NUL character.")
+    return None
+
+
 def _security_headers(response: Response) -> Response:
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -56,6 +63,7 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     if hops := app.config["PROXY_HOPS"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    app.before_request(_refuse_nul)
     app.after_request(_security_headers)
 
     @app.errorhandler(CSRFError)

@@ -22,6 +22,7 @@ class Wait:
 
     seconds: int
     locked: bool
+    new: bool = False  # this very attempt locked it: tell the owner
 
 
 def init_app(app: Flask) -> None:
@@ -42,26 +43,42 @@ def _remaining(key: str) -> int:
     return max(1, math.ceil(_storage().get_expiry(key) - time.time()))
 
 
-def check(connection_id: str, email: str) -> Wait | None:
-    """Say whether a password attempt for this account must wait, and how long."""
+def begin(connection_id: str, email: str) -> Wait | None:
+    """Reserve a password attempt for an account, or say how long it must wait.
+
+    The attempt is counted before the password is checked, so parallel attempts cannot slip past
+    the limit between the check and the count.
+    """
     storage = _storage()
     for kind, locked in (("lock", True), ("wait", False)):
         key = _key(kind, connection_id, email)
         if storage.get(key):
             return Wait(_remaining(key), locked=locked)
+    attempts = storage.incr(_key("fail", connection_id, email), current_app.config["FAILURE_WINDOW"])
+    if attempts > current_app.config["LOCKOUT_THRESHOLD"]:
+        _lock(connection_id, email)
+        return Wait(_remaining(_key("lock", connection_id, email)), locked=True, new=True)
     return None
 
 
+def _lock(connection_id: str, email: str) -> None:
+    storage = _storage()
+    storage.clear(_key("lock", connection_id, email))
+    storage.incr(_key("lock", connection_id, email), current_app.config["LOCKOUT_SECONDS"])
+    storage.clear(_key("fail", connection_id, email))
+
+
 def failed(connection_id: str, email: str) -> bool:
-    """Count a failed attempt; return True when this failure locks the account."""
+    """Settle a reserved attempt whose password was wrong; return True when it locks the account."""
     config, storage = current_app.config, _storage()
-    failures = storage.incr(_key("fail", connection_id, email), config["FAILURE_WINDOW"])
-    if failures >= config["LOCKOUT_THRESHOLD"]:
-        storage.incr(_key("lock", connection_id, email), config["LOCKOUT_SECONDS"])
-        storage.clear(_key("fail", connection_id, email))
+    if storage.get(_key("lock", connection_id, email)):
+        return False  # a parallel attempt locked it already
+    attempts = storage.get(_key("fail", connection_id, email))
+    if attempts >= config["LOCKOUT_THRESHOLD"]:
+        _lock(connection_id, email)
         return True
-    if failures >= config["THROTTLE_AFTER"]:
-        delay = min(2 ** (failures - config["THROTTLE_AFTER"]), config["THROTTLE_MAX_DELAY"])
+    if attempts >= config["THROTTLE_AFTER"]:
+        delay = min(2 ** (attempts - config["THROTTLE_AFTER"]), config["THROTTLE_MAX_DELAY"])
         storage.incr(_key("wait", connection_id, email), delay)
     return False
 

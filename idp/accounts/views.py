@@ -21,6 +21,7 @@ from idp.db import db
 from idp.migration import flows
 from idp.migration.models import Connection
 from idp.oauth import pending
+from idp.oauth.authorize import consented_items
 from idp.oauth.models import AuthorizationRequest
 from idp.oauth.server import revoke_user_grants
 from idp.web import error_page, per_ip
@@ -99,7 +100,9 @@ def login() -> Response:
         return _page("login.html", _form_status(), form=form, waiting=waiting)
     email, password = form.email.data or "", form.password.data or ""
     connection = _connection(waiting)
-    if wait := throttle.check(connection.id, email):
+    if wait := throttle.begin(connection.id, email):
+        if wait.new and (owner := find_by_email(email, connection.id)):
+            mails.locked(owner)
         return _throttled("login.html", wait, form=form, waiting=waiting)
     try:
         user = flows.authenticate(connection, email, password)
@@ -143,9 +146,11 @@ def signup() -> Response:
     return _continue(waiting)
 
 
-@bp.get("/u/verify-email/<token>")
-def verify_email(token: str) -> Response:
+# Emailed tokens travel in the query string, which access logs leave out; a path would be logged.
+@bp.get("/u/verify-email")
+def verify_email() -> Response:
     """Mark an email address verified through the emailed link."""
+    token = request.args.get("token", "")
     try:
         user = links.user_of(links.redeem(token, links.VERIFY_EMAIL))
         if user is None:
@@ -179,14 +184,15 @@ def reset_request() -> Response:
                          "password. The link works once and expires soon.")
 
 
-@bp.route("/u/reset-password/<token>", methods=["GET", "POST"])
+@bp.route("/u/reset-password/new", methods=["GET", "POST"])
 @per_ip("RATELIMIT_RESET")
-def reset_password(token: str) -> Response:
+def reset_password() -> Response:
     """Choose a new password through the emailed link; every session and refresh token ends.
 
     A legacy user who has not moved over yet is created now, with the new password and the
     legacy store's current profile.
     """
+    token = request.args.get("token", "")
     waiting = pending.find(request.args.get("state"))
     try:
         row = links.peek(token, links.RESET_PASSWORD)
@@ -204,16 +210,15 @@ def reset_password(token: str) -> Response:
         connection = flows.connection_of(row.connection_id)
         profile = None if user else flows.legacy_profile(connection, row.email, "password_reset")
         user = user or find_by_email(row.email, connection.id)  # moved over since the mail was sent
-        if user is None and profile is None:
-            raise links.LinkError("This link belongs to an account that no longer exists.")
-        links.redeem(token, links.RESET_PASSWORD)
+        if user is None:
+            if profile is None:
+                raise links.LinkError("This link belongs to an account that no longer exists.")
+            user = flows.import_profile(connection, profile, password, "password_reset")
+        links.redeem(token, links.RESET_PASSWORD)  # committed below, with the new password
     except links.LinkError as e:
         return error_page("invalid_link", str(e))
     except flows.LegacyUnavailable:
         return error_page("temporarily_unavailable", UNAVAILABLE.format("reset your password"), 503)
-    if user is None:
-        assert profile is not None
-        user = flows.import_profile(connection, profile, password, "password_reset")
     user.email_verified = True  # the reset proved control of the address
     set_password(user, password)
     return _page("notice.html", title="Password changed", waiting=waiting,
@@ -242,14 +247,16 @@ def change_password() -> Response:
 
     if not form.validate_on_submit():
         return _account_page(user, 400, form)
-    if wait := throttle.check(user.connection_id, user.email):
+    if wait := throttle.begin(user.connection_id, user.email):
         response = _account_page(user, 429, form, error=_wait_message(wait))
         response.headers["Retry-After"] = str(wait.seconds)
         return response
     if not verify_password(user.password_hash, form.current.data or ""):
-        throttle.failed(user.connection_id, user.email)
+        if throttle.failed(user.connection_id, user.email):
+            mails.locked(user)
         form.current.errors = ["That is not your current password."]
         return _account_page(user, 400, form)
+    throttle.clear(user.connection_id, user.email)
     if problem := policy_error(form.password.data or "", user.email):
         form.password.errors = [problem]
         return _account_page(user, 400, form)
@@ -293,7 +300,8 @@ def consent() -> Response:
     if waiting is None or sso is None or client is None:
         return _continue(waiting) if waiting else redirect(url_for("accounts.login"))
     form = ConsentForm()
-    scopes = client.get_allowed_scope(waiting.params.get("scope")).split()
+    audience = waiting.params.get("audience")
+    items = consented_items(client.get_allowed_scope(waiting.params.get("scope")), audience)
     if form.validate_on_submit():
         if form.allow.data:
             row = db.session.scalar(
@@ -302,7 +310,7 @@ def consent() -> Response:
             if row is None:
                 row = Consent(user_id=sso.user_id, client_id=client.id, scope="")
                 db.session.add(row)
-            row.scope = " ".join(sorted(set(row.scope.split()) | set(scopes)))
+            row.scope = " ".join(sorted(set(row.scope.split()) | set(items)))
         pending.decide(waiting, allowed=bool(form.allow.data))
         return _continue(waiting)
-    return _page("consent.html", form=form, waiting=waiting, scopes=scopes)
+    return _page("consent.html", form=form, waiting=waiting, scopes=items)

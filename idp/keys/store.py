@@ -2,20 +2,23 @@
 
 import hashlib
 import json
+import re
 import time
 from datetime import timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from flask import current_app
+from flask import Flask, current_app
 from jwt.algorithms import RSAAlgorithm
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from idp.db import db, utcnow
 from idp.keys import kek
 from idp.keys.models import CURRENT, NEXT, PREVIOUS, PUBLISHED, RETIRED, REVOKED, SigningKey
+
+KID = re.compile(r"[0-9a-f]{64}")
 
 # Decrypted private keys by kid: immutable once made, so caching them per process is safe.
 _private_keys: dict[str, rsa.RSAPrivateKey] = {}
@@ -64,6 +67,11 @@ def _commit_or_lose() -> bool:
     except (IntegrityError, OperationalError):
         db.session.rollback()
         return False
+
+
+def init_app(app: Flask) -> None:
+    """Check the key set before each request (at most once per maintenance interval)."""
+    app.before_request(maintain_now_and_then)
 
 
 def ensure_keys() -> None:
@@ -162,22 +170,28 @@ def maintain() -> None:
     retire_expired()
 
 
-def _maintain_now_and_then() -> None:
-    """Maintain at most once per KEY_MAINTENANCE_INTERVAL in this process.
+def maintain_now_and_then() -> None:
+    """Maintain at most once per KEY_MAINTENANCE_INTERVAL in this process, before a request's work.
 
-    Only a throttle: what to do is decided from the database, so instances never disagree.
+    It runs first because it commits or rolls back the session: inside a grant it would end
+    the grant's own transaction (a spent code or refresh token would come back to life). The
+    interval is only a throttle: what to do is decided from the database, so instances agree.
     """
     interval = current_app.config["KEY_MAINTENANCE_INTERVAL"]
     database = current_app.config["SQLALCHEMY_DATABASE_URI"]
     now = time.monotonic()
-    if now - _last_maintained.get(database, -interval) >= interval:
-        _last_maintained[database] = now
+    if now - _last_maintained.get(database, -interval) < interval:
+        return
+    _last_maintained[database] = now
+    try:
         maintain()
+    except SQLAlchemyError:  # the request itself will meet (and report) a database that is down
+        db.session.rollback()
+        current_app.logger.warning("signing-key maintenance skipped: the database did not answer")
 
 
 def signing_key() -> tuple[str, rsa.RSAPrivateKey]:
-    """Return the kid and private key of the current key, rotating first when due."""
-    _maintain_now_and_then()
+    """Return the kid and private key of the current key."""
     key = _by_state(CURRENT)[CURRENT][0]
     private = _private_keys.get(key.kid)
     if private is None:
@@ -190,7 +204,6 @@ def signing_key() -> tuple[str, rsa.RSAPrivateKey]:
 
 def published_keys() -> list[SigningKey]:
     """Return the keys the JWKS publishes: next, current and previous."""
-    _maintain_now_and_then()
     keys = db.session.scalars(
         select(SigningKey).where(SigningKey.state.in_(PUBLISHED)).order_by(SigningKey.created_at)
     )
@@ -199,6 +212,8 @@ def published_keys() -> list[SigningKey]:
 
 def public_key(kid: str) -> Any:
     """Return the public key object of a published key."""
+    if not KID.fullmatch(kid):  # never send arbitrary header values (NUL…) to the database
+        raise KeyNotFound(kid)
     key = db.session.get(SigningKey, kid)
     if key is None or key.state not in PUBLISHED:
         raise KeyNotFound(kid)

@@ -10,7 +10,7 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from idp.accounts import users
 from idp.accounts.models import User, normalize
@@ -133,6 +133,11 @@ def import_profile(connection: Connection, profile: Profile, password: str, sour
                          profile.email)
             raise LegacyUnavailable("the email belongs to another user of this connection") from None
         return existing
+    except SQLAlchemyError as error:  # a value the database refuses: nothing is created
+        db.session.rollback()
+        logger.error("connection %s: could not store a moved-over user: %s", connection.name,
+                     type(error).__name__)
+        raise LegacyUnavailable("the profile could not be stored") from None
     logger.info("connection %s: user %s moved over on %s", connection.name, user_id, source)
     return user
 

@@ -35,10 +35,22 @@ class Profile:
                 for name in self.__dataclass_fields__ if getattr(self, name) != getattr(other, name)]
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def parse(value: object) -> Profile:
     """Check a script's return value and turn it into a Profile."""
     if not isinstance(value, dict):
         raise ProfileInvalid(f"the profile must be a dict, not {type(value).__name__}")
+    if _has_nul(value):
+        raise ProfileInvalid("the profile contains a NUL character, which no database stores")
     user_id = value.get("user_id")
     if isinstance(user_id, bool) or not isinstance(user_id, str | int) or str(user_id).strip() == "":
         raise ProfileInvalid("the profile needs a `user_id` (a non-empty str or an int)")

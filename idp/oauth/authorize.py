@@ -72,11 +72,16 @@ def error_response(error: OAuth2Error, mode: str | None) -> Response:
     return error_page(error.error, error.get_error_description())
 
 
-def _has_consent(user_id: str, client: Client, scope: str) -> bool:
+def consented_items(scope: str, audience: str | None) -> list[str]:
+    """Return what a user consents to: the scopes, and the API (as `aud:<audience>`) if any."""
+    return [*scope.split(), *([f"aud:{audience}"] if audience else [])]
+
+
+def _has_consent(user_id: str, client: Client, items: list[str]) -> bool:
     row = db.session.scalar(
         select(Consent).where(Consent.user_id == user_id, Consent.client_id == client.id)
     )
-    return row is not None and set(scope.split()) <= set(row.scope.split())
+    return row is not None and set(items) <= set(row.scope.split())
 
 
 def _needs_login(sso: Session | None, params: dict[str, str], waiting: AuthorizationRequest | None) -> bool:
@@ -108,7 +113,7 @@ def _check(params: dict[str, str], client: Client, scope: str) -> str | None:
     if "none" in prompts and len(prompts) > 1:
         raise InvalidRequestError("'prompt=none' cannot be combined with other values.")
     max_age = params.get("max_age")
-    if max_age is not None and not (max_age.isdigit() and len(max_age) < 10):
+    if max_age is not None and not (max_age.isascii() and max_age.isdigit() and len(max_age) < 10):
         raise InvalidRequestError("'max_age' must be a number of seconds.")
     audience = params.get("audience")
     if audience and audience not in client.audiences:
@@ -156,7 +161,8 @@ def authorize(params: dict[str, str], waiting: AuthorizationRequest | None = Non
             raise AccessDeniedError(redirect_uri=redirect_uri, state=state)
         consented = waiting is not None and waiting.consented
         if not (client.first_party or consented or (
-            "consent" not in prompts and _has_consent(sso.user_id, client, scope)
+            "consent" not in prompts
+            and _has_consent(sso.user_id, client, consented_items(scope, params.get("audience")))
         )):
             if "none" in prompts:
                 raise ConsentRequiredError(redirect_uri=redirect_uri, state=state)

@@ -57,7 +57,7 @@ class Client(db.Model, ClientMixin):
     def get_allowed_scope(self, scope: str | None) -> str:
         if not scope:
             return "openid"
-        return " ".join(s for s in scope_to_list(scope) if s in SCOPES)
+        return " ".join(dict.fromkeys(s for s in scope_to_list(scope) if s in SCOPES))  # no repeats
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.redirect_uris  # exact match, never a prefix

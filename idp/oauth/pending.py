@@ -1,5 +1,6 @@
 """Authorization requests kept in the database while their user signs in or consents."""
 
+import re
 import secrets
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from idp.db import db, utcnow
 from idp.oauth.models import AuthorizationRequest, Client
 
 BROWSER = "bid"  # the cookie key naming this browser, so a request works only where it began
+HANDLE = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what secrets.token_urlsafe(16) makes
 
 
 def remember(params: dict[str, str]) -> str:
@@ -29,7 +31,7 @@ def remember(params: dict[str, str]) -> str:
 
 def find(handle: str | None) -> AuthorizationRequest | None:
     """Return this browser's waiting request by handle, unless unknown or expired."""
-    if not handle or len(handle) > 32 or BROWSER not in cookie:
+    if not handle or not HANDLE.fullmatch(handle) or BROWSER not in cookie:
         return None
     row = db.session.get(AuthorizationRequest, handle)
     if row is None or row.expires_at <= utcnow() or not secrets.compare_digest(row.browser, cookie[BROWSER]):

@@ -130,6 +130,14 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
         code.grant_id = grant.id
         return grant
 
+    def generate_token(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        # A third-party client gets a refresh token only when the user allowed offline_access.
+        client: Client = self.request.client
+        offline = "offline_access" in (kwargs.get("scope") or "").split()
+        kwargs["include_refresh_token"] = kwargs.get("include_refresh_token", True) and (
+            client.first_party or offline)
+        return super().generate_token(*args, **kwargs)
+
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         """Keep the used code: it must recognise its own reuse."""
 

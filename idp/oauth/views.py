@@ -11,7 +11,7 @@ from idp.accounts.sessions import current_session, end_session
 from idp.db import db
 from idp.oauth import authorize as authz
 from idp.oauth import pending, tokens
-from idp.oauth.models import SCOPES, Client
+from idp.oauth.models import SCOPES
 from idp.oauth.server import AUTH_METHODS, query_client, server
 from idp.web import csrf, error_page, per_ip
 
@@ -140,12 +140,9 @@ def userinfo() -> Response:
     return response
 
 
-def _logout_client(hint: str | None, client_id: str | None) -> Client | None:
-    """Find the client of a logout request (from its ID token hint or client_id)."""
-    if hint:
-        aud = tokens.verify(hint, typ="JWT", verify_exp=False).get("aud")
-        client_id = aud[0] if isinstance(aud, list) and aud else aud
-    return query_client(client_id)
+def _logout_hint(hint: str | None) -> dict[str, Any]:
+    """Return the claims of a logout request's ID token hint (expired ones too)."""
+    return tokens.verify(hint, typ="JWT", verify_exp=False) if hint else {}
 
 
 @bp.route("/oidc/logout", methods=["GET", "POST"])
@@ -153,18 +150,22 @@ def _logout_client(hint: str | None, client_id: str | None) -> Client | None:
 def logout() -> Response:
     """End the SSO session (OpenID Connect RP-Initiated Logout 1.0)."""
     values = request.values
-    hint, target = values.get("id_token_hint"), values.get("post_logout_redirect_uri")
+    target = values.get("post_logout_redirect_uri")
     try:
-        client = _logout_client(hint, values.get("client_id"))
+        claims = _logout_hint(values.get("id_token_hint"))
     except tokens.InvalidToken:
         return error_page("invalid_request", "The id_token_hint is not valid.")
+    aud = claims.get("aud", values.get("client_id"))
+    client = query_client(aud[0] if isinstance(aud, list) and aud else aud)
     if target and (client is None or target not in client.post_logout_redirect_uris):
         return error_page(
             "invalid_request", "The post_logout_redirect_uri is not registered for this application."
         )
-    form = FlaskForm()
-    # Without a hint the request could come from anywhere: ask before signing out.
-    if current_session() is not None and not hint and not form.validate_on_submit():
+    sso, form = current_session(), FlaskForm()
+    # Sign out at once only when the hint names this very session; otherwise the request could
+    # come from anywhere (anyone can hold some ID token): ask first.
+    hinted = sso is not None and claims.get("sub") == sso.user_id and claims.get("sid", sso.id) == sso.id
+    if sso is not None and not hinted and not form.validate_on_submit():
         return Response(render_template("logout.html", form=form, client=client, values=values))
     end_session()
     if target:

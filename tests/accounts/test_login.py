@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from idp.accounts.models import Session
+from idp.accounts.users import create_user
 from idp.db import db
 from tests.conftest import PASSWORD
 from tests.support import Browser, csrf_token, query
@@ -167,3 +168,13 @@ def test_an_access_token_is_no_id_token_hint(browser, user, rp):
     access_token = browser.exchange(rp, callback["code"]).json["access_token"]
     response = browser.get("/oidc/logout", query_string={"id_token_hint": access_token})
     assert response.status_code == 400 and sessions() == 1
+
+
+def test_someone_elses_id_token_hint_does_not_sign_me_out(browser, app, user, rp):
+    create_user("mallory@example.com", PASSWORD)
+    mallory = Browser(app.test_client())
+    hint = mallory.exchange(rp, mallory.sign_in(rp, "mallory@example.com", PASSWORD)["code"]).json["id_token"]
+    browser.sign_in(rp, user.email, PASSWORD)
+    page = browser.get("/oidc/logout", query_string={"id_token_hint": hint})
+    assert page.status_code == 200 and "Sign out?" in page.text
+    assert sessions() == 2  # nobody was signed out

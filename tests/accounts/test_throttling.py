@@ -1,5 +1,6 @@
 """Abuse protection: per-account delays and lockout, per-IP limits in memory and in Redis."""
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -7,6 +8,7 @@ from typing import Any
 
 import pytest
 import redis
+import requests
 from flask import Flask
 
 from idp import create_app
@@ -138,3 +140,25 @@ def test_workers_share_per_ip_limits_through_redis(app, redis_client):
     statuses = [attempt(b, f"x{n}@example.com", "wrong").status_code for n, b in enumerate(browsers)]
     assert statuses == [400, 400, 400, 429]
     assert redis_client.keys(f"*{prefix}*")  # the counters really live in Redis
+
+
+def test_parallel_attempts_cannot_slip_past_the_lockout(app, user, live_server):
+    app.config.update(LOCKOUT_THRESHOLD=3, THROTTLE_AFTER=100)
+    email = user.email  # read here: the threads have no app context to load it in
+    barrier = threading.Barrier(12)
+    statuses: list[int] = []
+
+    def guess(n: int) -> None:
+        with requests.Session() as session:
+            page = session.get(live_server.url + "/u/login", timeout=10)
+            barrier.wait(10)
+            answer = session.post(page.url, timeout=30, allow_redirects=False, data={
+                "csrf_token": csrf_token(page.text), "email": email, "password": f"guess {n}"})
+            statuses.append(answer.status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(statuses) == [400] * 3 + [429] * 9  # only three passwords were ever checked

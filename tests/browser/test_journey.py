@@ -71,7 +71,7 @@ def test_journey(page: Page, shots: Screenshots, live_server: LiveServer, rp_url
     message = mailbox.wait_for(EMAIL)
     assert message["Subject"] == "Verify your email address"
     link = Mailbox.link(message)
-    assert link.startswith(idp + "/u/verify-email/")
+    assert link.startswith(idp + "/u/verify-email?token=")
     assert visit(page, link).status == 200
     shots.take(page, "email-verified")
     assert heading(page) == "Email verified"
@@ -118,7 +118,7 @@ def test_journey(page: Page, shots: Screenshots, live_server: LiveServer, rp_url
     message = mailbox.wait_for(EMAIL)
     assert message["Subject"] == "Reset your password"
     link = Mailbox.link(message)
-    assert link.startswith(idp + "/u/reset-password/")
+    assert link.startswith(idp + "/u/reset-password/new?token=")
     assert visit(page, link).status == 200
     assert at(page, idp, urlsplit(link).path)["state"] == state
     shots.take(page, "reset-new-password")

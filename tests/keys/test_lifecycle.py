@@ -13,6 +13,7 @@ from idp.db import db
 from idp.keys import kek, store
 from idp.keys.models import CURRENT, NEXT, PREVIOUS, RETIRED, REVOKED, SigningKey
 from idp.oauth.tokens import sign
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -147,3 +148,12 @@ def test_a_published_key_signs_and_verifies(app):
     kid, private = store.signing_key()
     token = jwt.encode({"sub": "x"}, private, algorithm="RS256", headers={"kid": kid})
     assert jwt.decode(token, store.public_key(kid), algorithms=["RS256"])["sub"] == "x"
+
+
+def test_a_rotation_lost_to_another_instance_cannot_revive_a_spent_code(app, browser, user, rp, monkeypatch):
+    callback = browser.sign_in(rp, user.email, PASSWORD)
+    app.config.update(KEY_ROTATION_PERIOD=0, JWKS_MAX_AGE=0)  # rotation due on every request…
+    monkeypatch.setattr(store, "_swap", lambda *args, **kwargs: False)  # …and always lost to another instance
+    assert browser.exchange(rp, callback["code"]).status_code == 200
+    again = browser.exchange(rp, callback["code"])
+    assert again.status_code == 400 and again.json["error"] == "invalid_grant"

@@ -124,6 +124,7 @@ def test_circuit_breaker_fails_fast_and_closes_when_the_store_is_back(browser, a
     ("{'user_id': 7, 'email': email, 'user_metadata': 'x'}", "user_metadata"),
     ("{'user_id': 7, 'email': 'someone.else@example.com'}", "not the address"),
     ("['not', 'a', 'dict']", "dict"),
+    ("{'user_id': 7, 'email': email, 'user_metadata': {'note': 'a' + chr(0)}}", "NUL"),
 ])
 def test_bad_profiles_are_refused_with_a_clear_logged_error(browser, legacy, profile, reason, caplog):
     break_script(legacy, f"return {profile}")
