@@ -1,6 +1,5 @@
 """Signed, single-use, expiring links for emailed actions."""
 
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -10,6 +9,7 @@ from sqlalchemy import update
 
 from idp.accounts.models import AccountToken, User
 from idp.db import db, utcnow
+from idp.oauth.models import digest
 
 VERIFY_EMAIL, RESET_PASSWORD = "verify_email", "reset_password"
 LIFETIMES = {VERIFY_EMAIL: "EMAIL_VERIFICATION_LIFETIME", RESET_PASSWORD: "PASSWORD_RESET_LIFETIME"}
@@ -23,10 +23,6 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"idp.{purpose}")
 
 
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 def issue(purpose: str, email: str, connection_id: str, user_id: str | None) -> str:
     """Create a link token for an account (without user_id: a legacy user not moved over yet).
 
@@ -35,7 +31,7 @@ def issue(purpose: str, email: str, connection_id: str, user_id: str | None) -> 
     lifetime = current_app.config[LIFETIMES[purpose]]
     value = secrets.token_urlsafe(32)
     db.session.add(AccountToken(
-        digest=_digest(value), user_id=user_id, connection_id=connection_id, purpose=purpose, email=email,
+        digest=digest(value), user_id=user_id, connection_id=connection_id, purpose=purpose, email=email,
         expires_at=utcnow() + timedelta(seconds=lifetime),
     ))
     return str(_serializer(purpose).dumps(value))
@@ -49,7 +45,7 @@ def peek(token: str, purpose: str) -> AccountToken:
         raise LinkError("This link has expired. Ask for a new one.") from None
     except BadSignature:
         raise LinkError("This link is not valid. Check that you copied all of it.") from None
-    row = db.session.get(AccountToken, _digest(str(value)))
+    row = db.session.get(AccountToken, digest(str(value)))
     if row is None or row.purpose != purpose:
         raise LinkError("This link is not valid. Check that you copied all of it.")
     if row.used_at is not None:
