@@ -28,6 +28,8 @@ CSP = (
 
 def _refuse_nul() -> tuple[Response | str, int] | None:
     """Refuse NUL characters in any parameter: no protocol uses them and databases refuse them."""
+    if request.endpoint == "oauth.authorize":
+        return None  # it refuses them itself, at the client's redirect URI once that is known
     if any("\x00" in value for values in (request.args, request.form) for value in values.values()):
         return _error(400, "invalid_request", "The request contains a NUL character.")
     return None
