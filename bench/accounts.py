@@ -1,33 +1,20 @@
 """No enumeration by timing: unknown emails against known ones, on the login and reset pages."""
 
-import tempfile
-from pathlib import Path
 
-from argon2 import PasswordHasher
-from cryptography.fernet import Fernet
-from flask_migrate import upgrade
 
-from bench.tokens import PASSWORD, measure
-from idp import MIGRATIONS, config, create_app
+from bench.harness import measure, production_hasher, provider
+from bench.tokens import PASSWORD
 from idp.accounts.users import create_user
-from idp.keys.store import ensure_keys
 
 
 def main() -> list[tuple[str, float, float]]:
     """Return rows of (benchmark, seconds, floor seconds)."""
-    hasher = PasswordHasher(config.ARGON2_TIME_COST, config.ARGON2_MEMORY_COST, config.ARGON2_PARALLELISM)
+    hasher = production_hasher()
     hashed = hasher.hash(PASSWORD)
     floor = measure(lambda: hasher.verify(hashed, PASSWORD), 15)
-    tmp = Path(tempfile.mkdtemp())
-    app = create_app({
-        "SECRET_KEY": "bench", "ISSUER": "http://localhost", "DATABASE_URL": f"sqlite:///{tmp / 'a.db'}",
-        "KEY_ENCRYPTION_KEY": Fernet.generate_key().decode(), "WTF_CSRF_ENABLED": False,
-        "INSTANCE_PATH": str(tmp), "RATELIMIT_ENABLED": False,
-        "THROTTLE_AFTER": 10**9, "LOCKOUT_THRESHOLD": 10**9,  # measure the password check, not the lock
-    })
+    # Measure the password check, not the lock.
+    app = provider(THROTTLE_AFTER=10**9, LOCKOUT_THRESHOLD=10**9)
     with app.app_context():
-        upgrade(directory=MIGRATIONS)
-        ensure_keys()
         create_user("known@example.com", PASSWORD)
     http = app.test_client()
 

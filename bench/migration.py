@@ -1,20 +1,13 @@
 """Logins through a migrating connection: a local login, and a first login against legacy PostgreSQL."""
 
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import bcrypt
 import psycopg
-from argon2 import PasswordHasher
-from cryptography.fernet import Fernet
-from flask_migrate import upgrade
 
-from bench.tokens import measure
-from idp import MIGRATIONS, config, create_app
-from idp.keys.store import ensure_keys
+from bench.harness import measure, production_hasher, provider
 from idp.migration import connections
 from idp.oauth.clients import create_client
 
@@ -41,7 +34,7 @@ def _legacy_database() -> str:
 
 def main() -> list[tuple[str, float, float]]:
     """Return rows of (benchmark, seconds, floor seconds)."""
-    hasher = PasswordHasher(config.ARGON2_TIME_COST, config.ARGON2_MEMORY_COST, config.ARGON2_PARALLELISM)
+    hasher = production_hasher()
     argon_hash = hasher.hash(PASSWORD)
     verify_floor = measure(lambda: hasher.verify(argon_hash, PASSWORD), 15)
     hash_floor = measure(lambda: hasher.hash(PASSWORD), 15)
@@ -49,16 +42,9 @@ def main() -> list[tuple[str, float, float]]:
     bcrypt_floor = measure(lambda: bcrypt.checkpw(PASSWORD.encode(), bcrypt_hash), 15)
 
     legacy = _legacy_database()
-    tmp = Path(tempfile.mkdtemp())
-    app = create_app({
-        "SECRET_KEY": "bench", "ISSUER": "http://localhost", "DATABASE_URL": f"sqlite:///{tmp / 'm.db'}",
-        "KEY_ENCRYPTION_KEY": Fernet.generate_key().decode(), "WTF_CSRF_ENABLED": False,
-        "INSTANCE_PATH": str(tmp), "RATELIMIT_ENABLED": False,
-    })
+    app = provider()
     try:
         with app.app_context():
-            upgrade(directory=MIGRATIONS)
-            ensure_keys()
             connection = connections.create("legacy", migrating=True, template_name="postgres",
                                             configuration={"dsn": f"postgresql://postgres@127.0.0.1:5432/{legacy}"})
             client, _ = create_client("Bench", ["https://rp.example/cb"], first_party=True,

@@ -6,7 +6,7 @@ import struct
 import subprocess
 import sys
 
-from bench.tokens import measure
+from bench.harness import measure
 from idp.migration.sandbox import Pool
 
 SCRIPT = '''

@@ -1,56 +1,30 @@
 """Protocol endpoints against their floors: one RS256 signature, one argon2id hash."""
 
-import statistics
-import tempfile
-import time
 from base64 import urlsafe_b64encode
-from collections.abc import Callable
 from hashlib import sha256
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
-from argon2 import PasswordHasher
-from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric import rsa
-from flask_migrate import upgrade
 
-from idp import MIGRATIONS, config, create_app
+from bench.harness import measure, production_hasher, provider
+from idp import config
 from idp.accounts.users import create_user
-from idp.keys.store import ensure_keys
 from idp.oauth.clients import create_client
 
 PASSWORD = "correct horse battery staple"
-
-
-def measure(fn: Callable[[], object], rounds: int) -> float:
-    """Return the median seconds of one call."""
-    fn()  # warm up caches and lazy imports
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> list[tuple[str, float, float]]:
     """Return rows of (benchmark, seconds, floor seconds)."""
     key = rsa.generate_private_key(65537, config.SIGNING_KEY_SIZE)
     sign_floor = measure(lambda: jwt.encode({"sub": "x", "iat": 0}, key, algorithm="RS256"), 200)
-    hasher = PasswordHasher(config.ARGON2_TIME_COST, config.ARGON2_MEMORY_COST, config.ARGON2_PARALLELISM)
+    hasher = production_hasher()
     hashed = hasher.hash(PASSWORD)
     argon_floor = measure(lambda: hasher.verify(hashed, PASSWORD), 20)
 
-    tmp = Path(tempfile.mkdtemp())
-    app = create_app({
-        "SECRET_KEY": "bench", "ISSUER": "http://localhost", "DATABASE_URL": f"sqlite:///{tmp / 'b.db'}",
-        "KEY_ENCRYPTION_KEY": Fernet.generate_key().decode(), "WTF_CSRF_ENABLED": False,
-        "INSTANCE_PATH": str(tmp), "RATELIMIT_ENABLED": False,
-    })
+    app = provider()
     with app.app_context():
-        upgrade(directory=MIGRATIONS)
-        ensure_keys()
         create_user("bench@example.com", PASSWORD)
         client, secret = create_client("Bench", ["https://rp.example/cb"], first_party=True)
         client_id = client.id
