@@ -144,8 +144,9 @@ def import_profile(connection: Connection, profile: Profile, password: str, sour
 
 def authenticate(connection: Connection, email: str, password: str) -> User | None:
     """Sign a user in: locally, or, the first time, against the legacy store (then never again)."""
-    if users.find_by_email(email, connection.id) is not None or not imports(connection):
-        return users.authenticate(email, password, connection.id)
+    user = users.find_by_email(email, connection.id)
+    if user is not None or not imports(connection):
+        return users.check_password(user, password)
     started = time.perf_counter()
     value = _call(connection, "login", [email, password], email=email, source="login")
     if value is None:
