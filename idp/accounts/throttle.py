@@ -54,18 +54,27 @@ def begin(connection_id: str, email: str) -> Wait | None:
         key = _key(kind, connection_id, email)
         if storage.get(key):
             return Wait(_remaining(key), locked=locked)
-    attempts = storage.incr(_key("fail", connection_id, email), current_app.config["FAILURE_WINDOW"])
+    attempts = storage.incr(_failures(connection_id, email), current_app.config["FAILURE_WINDOW"])
     if attempts > current_app.config["LOCKOUT_THRESHOLD"]:
         _lock(connection_id, email)
         return Wait(_remaining(_key("lock", connection_id, email)), locked=True, new=True)
     return None
 
 
+def _failures(connection_id: str, email: str) -> str:
+    """Return the key counting failures since the account's last lock."""
+    # A lock starts a new count under a new key instead of clearing the old one: an attempt that
+    # passed the lock check just before the lock still counts on the old, full key, and is refused.
+    locks = _storage().get(_key("locks", connection_id, email))
+    return _key(f"fail{locks}", connection_id, email)
+
+
 def _lock(connection_id: str, email: str) -> None:
-    storage = _storage()
+    config, storage = current_app.config, _storage()
     storage.clear(_key("lock", connection_id, email))
-    storage.incr(_key("lock", connection_id, email), current_app.config["LOCKOUT_SECONDS"])
-    storage.clear(_key("fail", connection_id, email))
+    storage.incr(_key("lock", connection_id, email), config["LOCKOUT_SECONDS"])
+    # Outlives every failure key counted before it, so the count never restarts on a full key.
+    storage.incr(_key("locks", connection_id, email), config["FAILURE_WINDOW"] + config["LOCKOUT_SECONDS"])
 
 
 def failed(connection_id: str, email: str) -> bool:
@@ -73,7 +82,7 @@ def failed(connection_id: str, email: str) -> bool:
     config, storage = current_app.config, _storage()
     if storage.get(_key("lock", connection_id, email)):
         return False  # a parallel attempt locked it already
-    attempts = storage.get(_key("fail", connection_id, email))
+    attempts = storage.get(_failures(connection_id, email))
     if attempts >= config["LOCKOUT_THRESHOLD"]:
         _lock(connection_id, email)
         return True
@@ -85,5 +94,7 @@ def failed(connection_id: str, email: str) -> bool:
 
 def clear(connection_id: str, email: str) -> None:
     """Forget the failures and lift any lock (after a successful sign-in or a password reset)."""
-    for kind in ("fail", "wait", "lock"):
-        _storage().clear(_key(kind, connection_id, email))
+    storage = _storage()
+    storage.clear(_failures(connection_id, email))
+    for kind in ("wait", "lock"):
+        storage.clear(_key(kind, connection_id, email))
