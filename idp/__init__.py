@@ -57,9 +57,8 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
             )
         app.config["SECRET_KEY"] = os.urandom(32)  # the CLI signs nothing that outlives it
 
-    from idp import mail, web
+    from idp import counters, mail, web
     from idp.accounts import cli as accounts_cli
-    from idp.accounts import throttle
     from idp.accounts import views as accounts_views
     from idp.db import db, migrate
     from idp.keys import cli as keys_cli
@@ -73,9 +72,9 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS)
+    counters.init_app(app)
     web.init_app(app)
     store.init_app(app)
-    throttle.init_app(app)
     mail.init_app(app)
     server.init_app(app)
     for bp in (keys_views.bp, oauth_views.bp, accounts_views.bp,

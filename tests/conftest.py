@@ -6,6 +6,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy import create_engine, text
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from demo.rp import create_rp
-from idp import MIGRATIONS, create_app, mail
+from idp import MIGRATIONS, counters, create_app, mail
 from idp.accounts.users import create_user
 from idp.db import db
 from idp.keys.store import ensure_keys
@@ -124,17 +125,22 @@ def _reset_postgres(pg: PostgresDatabase) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The database URL for one test: a fresh SQLite copy, or the emptied PostgreSQL database."""
-    if request.param == "postgresql":
+def fresh_database(request: pytest.FixtureRequest, kind: str, tmp: Path) -> str:
+    """Return the URL of a fresh SQLite copy in `tmp`, or of the emptied PostgreSQL database."""
+    if kind == "postgresql":
         pg: PostgresDatabase = request.getfixturevalue("postgres_database")
         _reset_postgres(pg)
         return pg.url
     template = request.getfixturevalue("sqlite_template")
-    path = tmp_path / "idp.sqlite3"
+    path = tmp / "idp.sqlite3"
     shutil.copy(template, path)
     return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The database URL for one test: a fresh SQLite copy, or the emptied PostgreSQL database."""
+    return fresh_database(request, request.param, tmp_path)
 
 
 @pytest.fixture
@@ -157,15 +163,23 @@ class IsolatedClient(FlaskClient):
         return response
 
 
-@pytest.fixture
-def app(config: dict[str, Any]) -> Iterator[Flask]:
-    """The application, with an app context pushed for the test's own database work."""
+@contextmanager
+def app_for(config: dict[str, Any]) -> Iterator[Flask]:
+    """Build the application with an app context pushed; close its connections afterwards."""
     app = create_app(config)
     app.test_client_class = IsolatedClient
     with app.app_context():
         yield app
         db.session.remove()
         db.engine.dispose()
+        counters.dispose()
+
+
+@pytest.fixture
+def app(config: dict[str, Any]) -> Iterator[Flask]:
+    """The application, with an app context pushed for the test's own database work."""
+    with app_for(config) as app:
+        yield app
 
 
 @pytest.fixture

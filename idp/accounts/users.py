@@ -45,8 +45,8 @@ def set_password(user: User, password: str, keep_session: str | None = None) -> 
     user.password_changed_at = utcnow()
     revoke_user_grants(user.id)
     end_user_sessions(user.id, keep=keep_session)
-    throttle.clear(user.connection_id, user.email)
     db.session.commit()
+    throttle.clear(user.connection_id, user.email)  # after the commit: counters write on their own
 
 
 def check_password(user: User | None, password: str) -> User | None:

@@ -4,18 +4,15 @@ Failures are counted over BREAKER_WINDOW seconds, each email at most once, so th
 whose legacy data the script cannot handle (knowable to anyone) cannot stop everyone's logins; an
 outage fails for every address. BREAKER_FAILURES such failures open the breaker for
 BREAKER_COOLDOWN seconds. After that one call may try again: a success closes the breaker, a
-failure opens it at once for another cooldown. Counters share the lockout storage (Redis when
-configured), so every worker and host agrees.
+failure opens it at once for another cooldown. The counts are the shared counters of
+`idp.counters`, so every worker and host agrees.
 """
 
 import hashlib
 
 from flask import current_app
-from limits.storage import Storage
 
-
-def _storage() -> Storage:
-    return current_app.extensions["idp.throttle"]
+from idp.counters import storage as _storage
 
 
 def is_open(connection_id: str) -> bool:
