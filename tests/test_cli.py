@@ -88,7 +88,11 @@ def test_keys_rotate_and_revoke(env):
     idp(env, "init")
     before = idp(env, "keys", "list")
     next_kid = next(line.split()[0] for line in before.splitlines() if " next " in line)
-    assert f"rotated: {next_kid}" in idp(env, "keys", "rotate")
+    refused = idp(env, "keys", "rotate", ok=False)  # the next key was published seconds ago
+    assert f"the next key {next_kid} " in refused and "--force" in refused
+    assert idp(env, "keys", "list") == before
+    forced = idp(env, "keys", "rotate", "--force")
+    assert f"rotated: {next_kid}" in forced and f"warning: {next_kid} " in forced
     after = idp(env, "keys", "list")
     assert after.count(" previous ") == 1
     assert f"revoked: {next_kid}" in idp(env, "keys", "revoke", next_kid)

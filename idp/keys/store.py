@@ -4,7 +4,7 @@ import hashlib
 import json
 import re
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -28,6 +28,14 @@ _last_maintained: dict[str, float] = {}
 
 class KeyNotFound(LookupError):
     """No published key has that kid."""
+
+
+class NextKeyTooNew(Exception):
+    """The next key was published less than JWKS_MAX_AGE ago: cached JWKS may lack it."""
+
+    def __init__(self, kid: str, safe_at: datetime) -> None:
+        super().__init__(f"next key {kid} is not safe to sign before {safe_at:%Y-%m-%d %H:%M:%S}Z")
+        self.kid, self.safe_at = kid, safe_at
 
 
 def _thumbprint(jwk: dict[str, Any]) -> str:
@@ -95,30 +103,23 @@ def _swap(now_state: str, kid: str, **values: Any) -> bool:
     return result.rowcount == 1
 
 
-def _due(current: SigningKey, upcoming: SigningKey) -> bool:
-    """Say whether automatic rotation is due.
-
-    The current key must be older than the rotation period, and the next key must have been
-    published for a whole JWKS cache lifetime so that every verifier already knows it.
-    """
-    config, now = current_app.config, utcnow()
-    since = current.activated_at or current.created_at
-    return now - since >= timedelta(seconds=config["KEY_ROTATION_PERIOD"]) and (
-        now - upcoming.created_at >= timedelta(seconds=config["JWKS_MAX_AGE"])
-    )
+def unsafe_until(key: SigningKey) -> datetime | None:
+    """Return when every JWKS cached before the key was published will have expired; None if all have."""
+    # A next key is in the JWKS from the commit that creates it, milliseconds after created_at.
+    safe_at = key.created_at + timedelta(seconds=current_app.config["JWKS_MAX_AGE"])
+    return safe_at if utcnow() < safe_at else None
 
 
-def rotate(force: bool = False) -> str | None:
-    """Promote next to current and current to previous; return the new current kid.
-
-    Unless forced, rotate only when due. Returns None when nothing rotated, including when
-    another instance rotated first: the conditional updates let exactly one of them win.
-    """
+def _current_and_next() -> tuple[SigningKey, SigningKey]:
+    """Return the current and the next key, making them first where missing."""
     ensure_keys()
     keys = _by_state(CURRENT, NEXT)
-    current, upcoming = keys[CURRENT][0], keys[NEXT][0]
-    if not force and not _due(current, upcoming):
-        return None
+    return keys[CURRENT][0], keys[NEXT][0]
+
+
+def _promote(current: SigningKey, upcoming: SigningKey) -> SigningKey | None:
+    """Make `upcoming` current, `current` previous and a new key next; None if another instance won."""
+    # Conditional updates: of several instances rotating at once, exactly one moves the keys.
     now = utcnow()
     try:
         moved = _swap(CURRENT, current.kid, state=PREVIOUS, deactivated_at=now) and _swap(
@@ -131,7 +132,28 @@ def rotate(force: bool = False) -> str | None:
     except (IntegrityError, OperationalError):
         db.session.rollback()
         return None
-    return upcoming.kid if _commit_or_lose() else None
+    return upcoming if _commit_or_lose() else None
+
+
+def rotate(force: bool = False) -> SigningKey | None:
+    """Rotate now; return the key that now signs, None if another instance rotated first."""
+    current, upcoming = _current_and_next()
+    # Unforced, never let a key sign that a relying party's cached JWKS may lack: it would
+    # reject every token the key signs until its cache expires.
+    safe_at = unsafe_until(upcoming)
+    if safe_at is not None and not force:
+        raise NextKeyTooNew(upcoming.kid, safe_at)
+    return _promote(current, upcoming)
+
+
+def rotate_if_due() -> SigningKey | None:
+    """Rotate when the current key has served its period and the next key is safe to sign, else None."""
+    current, upcoming = _current_and_next()
+    since = current.activated_at or current.created_at
+    period = timedelta(seconds=current_app.config["KEY_ROTATION_PERIOD"])
+    if utcnow() - since < period or unsafe_until(upcoming) is not None:
+        return None
+    return _promote(current, upcoming)
 
 
 def retire_expired() -> None:
@@ -166,7 +188,7 @@ def revoke(kid: str) -> None:
 
 def maintain() -> None:
     """Bring the key set up to date: keys present, rotation when due, expired keys retired."""
-    rotate()
+    rotate_if_due()
     retire_expired()
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ class Gunicorn:
     url: str
     access_log: Path
     error_log: Path
+    env: dict[str, str]  # the IDP_* environment it serves with, for `idp` commands on the same deployment
 
     def served(self) -> list[tuple[int, str, str, int]]:
         """Return (worker pid, method, path, status) for every request served so far."""
@@ -66,14 +68,13 @@ def _wait_ready(proc: subprocess.Popen[bytes], server: Gunicorn, timeout: float 
     pytest.fail(f"gunicorn did not answer in {timeout}s: {server.error_log.read_text()}")
 
 
-@pytest.fixture
-def gunicorn(database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
-    """Serve wsgi:app with two gunicorn workers on a socket we bound, against the test database."""
+@contextmanager
+def serve(database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
+    """Serve wsgi:app with two gunicorn workers on a socket we bound, against the given database."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server = Gunicorn(url, tmp_path / "access.log", tmp_path / "error.log")
     (tmp_path / "instance").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
     env.update(
@@ -81,6 +82,7 @@ def gunicorn(database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
         IDP_KEY_ENCRYPTION_KEY=KEK, IDP_INSTANCE_PATH=str(tmp_path / "instance"),
         IDP_ARGON2_TIME_COST="1", IDP_ARGON2_MEMORY_COST="8", IDP_ARGON2_PARALLELISM="1",
     )
+    server = Gunicorn(url, tmp_path / "access.log", tmp_path / "error.log", env)
     proc = subprocess.Popen([
         str(GUNICORN), "--workers", "2", "--bind", f"fd://{listener.fileno()}",
         "--chdir", str(ROOT), "--preload", "--max-requests", str(MAX_REQUESTS), "--max-requests-jitter", "0",
@@ -99,6 +101,13 @@ def gunicorn(database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
             proc.kill()
             proc.wait()
         listener.close()
+
+
+@pytest.fixture
+def gunicorn(database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
+    """Serve wsgi:app with two gunicorn workers against the test database."""
+    with serve(database_url, tmp_path) as server:
+        yield server
 
 
 @pytest.mark.usefixtures("openid_client")

@@ -7,9 +7,11 @@ import pytest
 import requests
 from flask import Flask
 
+from idp.keys.models import NEXT
 from idp.oauth.clients import create_client
 from tests.conftest import PASSWORD, LiveServer
 from tests.interop.browser import REDIRECT_URI, TIMEOUT, code_flow, refresh
+from tests.keys.support import age, states
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -40,6 +42,8 @@ def test_access_tokens_validate_across_rotation(app: Flask, live_server: LiveSer
     cached = jwt.PyJWKClient(issuer + "/.well-known/jwks.json")
     assert validate(cached, before["access_token"], issuer)["sub"] == user.id
 
+    # The next key has been published for a whole JWKS cache lifetime: the rotation is safe.
+    age(states()[NEXT][0], seconds=app.config["JWKS_MAX_AGE"])
     result = app.test_cli_runner().invoke(args=["keys", "rotate"])
     assert result.exit_code == 0, result.output
 

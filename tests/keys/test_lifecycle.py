@@ -1,12 +1,10 @@
 """The signing-key lifecycle: publish before signing, rotate, retire, revoke, encrypt at rest."""
 
 import threading
-from datetime import timedelta
 
 import jwt
 import pytest
 from cryptography.fernet import Fernet
-from flask import Flask
 from sqlalchemy import select
 
 from idp.db import db
@@ -14,34 +12,9 @@ from idp.keys import kek, store
 from idp.keys.models import CURRENT, NEXT, PREVIOUS, RETIRED, REVOKED, SigningKey
 from idp.oauth.tokens import sign
 from tests.conftest import PASSWORD
+from tests.keys.support import age, jwks_kids, states
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
-
-
-def states() -> dict[str, list[str]]:
-    """Return the kids by state."""
-    found: dict[str, list[str]] = {}
-    for key in db.session.scalars(select(SigningKey)):
-        found.setdefault(key.state, []).append(key.kid)
-    return found
-
-
-def jwks_kids(app: Flask) -> set[str]:
-    """Return the kids the JWKS endpoint publishes."""
-    return {k["kid"] for k in app.test_client().get("/.well-known/jwks.json").json["keys"]}
-
-
-def age(kid: str, **delta: float) -> None:
-    """Move a key's timestamps into the past."""
-    key = db.session.get(SigningKey, kid)
-    assert key is not None
-    past = timedelta(**delta)
-    key.created_at -= past
-    if key.activated_at:
-        key.activated_at -= past
-    if key.deactivated_at:
-        key.deactivated_at -= past
-    db.session.commit()
 
 
 def test_next_key_is_published_before_it_signs(app):
@@ -53,8 +26,10 @@ def test_next_key_is_published_before_it_signs(app):
 
 def test_rotation_keeps_the_old_key_published_as_previous(app):
     before = states()
-    new_kid = store.rotate(force=True)
+    rotated = store.rotate(force=True)
     after = states()
+    assert rotated is not None
+    new_kid = rotated.kid
     assert new_kid == before[NEXT][0] == after[CURRENT][0]
     assert after[PREVIOUS] == before[CURRENT]
     assert after[NEXT] and after[NEXT] != before[NEXT]
