@@ -1,4 +1,4 @@
-"""The WSGI entry point for production servers: `gunicorn -w 4 wsgi:app`."""
+"""The WSGI entry point for servers other than `idp serve` (which needs none): `server wsgi:app`."""
 
 from idp import create_app
 

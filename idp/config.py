@@ -73,16 +73,20 @@ BREAKER_FAILURES = 5
 BREAKER_WINDOW = 60
 BREAKER_COOLDOWN = 30
 
-# Number of proxies in front of idp whose X-Forwarded-For/-Proto to trust (for per-IP limits).
+# Behind TLS-terminating proxies: how many of them stand in front of idp, and their addresses.
+# X-Forwarded-For and -Proto are read (PROXY_HOPS deep) only on connections from TRUSTED_PROXIES.
 PROXY_HOPS = 0
+TRUSTED_PROXIES = "127.0.0.1, ::1"
 
 # Cookies.
 SESSION_COOKIE_NAME = "idp_session"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
-# CSRF tokens live as long as the login transaction they protect.
+# CSRF tokens live as long as the login transaction they protect. Flask-WTF's Referer check under
+# https is replaced by an Origin check (idp.web): browsers send no Referer under our Referrer-Policy.
 WTF_CSRF_TIME_LIMIT = 3600
+WTF_CSRF_SSL_STRICT = False
 
 # hide_parameters: a failed statement's error message must not carry hashes or personal data.
 SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}

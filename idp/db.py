@@ -1,7 +1,10 @@
 """The database handle, shared column types and time helpers."""
 
+import contextlib
+import os
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flask_migrate import Migrate
@@ -62,3 +65,20 @@ def _sqlite_foreign_keys(dbapi_connection: Any, record: Any) -> None:
 def utcnow() -> datetime:
     """Return the current time, timezone-aware."""
     return datetime.now(UTC)
+
+
+@event.listens_for(Engine, "do_connect")
+def _private_sqlite_file(dialect: Dialect, record: Any, cargs: tuple[Any, ...],
+                         cparams: dict[str, Any]) -> None:
+    """Create a SQLite database file readable by its owner only, before SQLite makes it by the umask.
+
+    SQLite gives its -wal and -shm files the permissions of the database file.
+    """
+    database = cargs[0] if cargs else cparams.get("database")
+    if dialect.name != "sqlite" or not isinstance(database, str) or database in ("", ":memory:") \
+            or database.startswith("file:"):  # a URI names its own options
+        return
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))

@@ -24,11 +24,13 @@ def find_by_email(email: str, connection_id: str = NATIVE_ID) -> User | None:
 
 def create_user(email: str, password: str | None, connection_id: str = NATIVE_ID, **profile: object) -> User:
     """Create a user with an argon2id-hashed password."""
+    # Hashed first, so that an email already taken costs the same time as a new one.
+    password_hash = hash_password(password) if password else None
     if find_by_email(email, connection_id) is not None:
         raise UserExists(email)
     user = User(
         email=email.strip(), email_normalized=normalize(email), connection_id=connection_id,
-        password_hash=hash_password(password) if password else None, **profile,
+        password_hash=password_hash, **profile,
     )
     db.session.add(user)
     try:

@@ -159,6 +159,10 @@ def verify_email() -> Response:
         db.session.rollback()
         return error_page("invalid_link", str(e))
     user.email_verified = True
+    # Whoever signed in before the owner of the mailbox proved it was not necessarily them (an
+    # address registered by someone else): those sessions end; this browser's own is the owner's.
+    sso = current_session()
+    end_user_sessions(user.id, keep=sso.id if sso and sso.user_id == user.id else None)
     db.session.commit()
     return _page("notice.html", title="Email verified",
                  message=f"Thank you: {user.email} is verified.", link=url_for("accounts.account"),

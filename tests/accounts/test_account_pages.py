@@ -172,3 +172,24 @@ def test_unverified_user_can_ask_for_the_link_again(browser, app, rp, mailbox):
     second = mailbox.wait_for("lin@example.com")
     assert mailbox.link(first) != mailbox.link(second)
     assert browser.get(path(mailbox.link(second))).status_code == 200
+
+
+def test_verification_ends_the_sessions_opened_before_it(browser, app, mailbox):
+    """Whoever registered an address before its owner proved it keeps no session that now says verified."""
+    squatter = type(browser)(app.test_client())
+    submit(squatter, "/u/signup", email="owner@example.com", password="squatted passphrase")
+    user = db.session.scalar(select(User).where(User.email == "owner@example.com"))
+    assert squatter.get("/u/account").status_code == 200 and live_sessions(user.id) == 1
+
+    link = mailbox.link(mailbox.wait_for("owner@example.com"))
+    assert browser.get(path(link)).status_code == 200  # the owner, in a browser of their own
+    assert live_sessions(user.id) == 0
+    assert squatter.get("/u/account").status_code == 302  # signed out
+
+
+def test_verifying_in_the_signed_in_browser_keeps_its_session(browser, app, mailbox):
+    """The browser that follows the link while signed in as that user is the owner's: it stays."""
+    submit(browser, "/u/signup", email="keen@example.com", password="keen new passphrase")
+    link = mailbox.link(mailbox.wait_for("keen@example.com"))
+    assert browser.get(path(link)).status_code == 200
+    assert browser.get("/u/account").status_code == 200

@@ -21,8 +21,8 @@ from idp.keys.models import CURRENT, NEXT, PREVIOUS, SigningKey
 from idp.oauth.clients import create_client
 from idp.oauth.tokens import sign
 from tests.interop.browser import TIMEOUT
-from tests.interop.test_gunicorn import serve
 from tests.keys.support import age, jwks_kids, states
+from tests.served import serve
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -202,7 +202,7 @@ def test_rotating_twice_under_gunicorn_never_breaks_a_cached_jwks(app, database_
     old = states()
     # The next key has been published for a whole JWKS cache lifetime: the first rotation is safe.
     age(old[NEXT][0], seconds=app.config["JWKS_MAX_AGE"])
-    with serve(database_url, tmp_path_factory.mktemp("gunicorn")) as server:
+    with serve(database_url, tmp_path_factory.mktemp("gunicorn"), RATELIMIT_ENABLED="0") as server:
         # The relying party fetches the JWKS once and never again (not even for an unknown kid).
         response = requests.get(server.url + "/.well-known/jwks.json", timeout=TIMEOUT)
         assert f"max-age={app.config['JWKS_MAX_AGE']}" in response.headers["Cache-Control"]
