@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean packages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,16 +15,20 @@ $(STAMP): pyproject.toml
 tests/interop/node_modules/.package-lock.json: tests/interop/package-lock.json
 	cd tests/interop && npm ci --silent --no-audit --no-fund
 
-# The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
-/usr/bin/chromium:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "install Debian's chromium package to run the browser tests"; fi
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here); the
+# production-layout tests put Debian's nginx in front as a TLS-terminating proxy.
+PACKAGES := chromium nginx
+packages:
+	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "install Debian's $$missing to run the browser and proxy tests"; fi
 
 demo: $(STAMP)
 	$(BIN)/python -m demo
 
-test: $(STAMP) tests/interop/node_modules/.package-lock.json /usr/bin/chromium
+test: $(STAMP) tests/interop/node_modules/.package-lock.json packages
 	$(BIN)/ruff check idp tests bench demo
 	$(BIN)/python -m pytest
 
