@@ -21,6 +21,7 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=Tr
 # a row span at least two processes, so the flow works only if nothing it needs stays in memory.
 # --preload makes the replacements cheap forks of the master (a fresh import takes over a second);
 # a fork starts from the master's state at import time, never from what a request left behind.
+# Sync workers count requests exactly (threaded ones finish what their threads hold).
 MAX_REQUESTS = 2
 
 
@@ -28,7 +29,7 @@ MAX_REQUESTS = 2
 def gunicorn(database_url: str, tmp_path: Path) -> Iterator[Served]:
     """Serve two recycled workers against the test database."""
     with serve(database_url, tmp_path, gunicorn=f"--preload --max-requests {MAX_REQUESTS} "
-               "--max-requests-jitter 0") as server:
+               "--max-requests-jitter 0 --worker-class sync --threads 1", RATELIMIT_ENABLED="0") as server:
         yield server
 
 
