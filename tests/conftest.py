@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from playwright import sync_api as playwright
 from sqlalchemy import create_engine, text
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -32,6 +33,8 @@ PG_ADMIN_URL = os.environ.get("IDP_TEST_POSTGRES_URL", "postgresql+psycopg://pos
 PG_VERSION = "$(ls /etc/postgresql)"
 KEK = Fernet.generate_key().decode()
 PASSWORD = "correct horse battery staple"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def require_service(name: str, how: str) -> None:
@@ -147,6 +150,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def config(database_url: str, tmp_path: Path) -> dict[str, Any]:
     """The configuration a test's app is built with; tests may change it before `app`."""
     return base_config(database_url, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[playwright.Browser]:
+    """One headless Chromium, Debian's, for the whole session (`playwright install` needs the internet)."""
+    if not Path(CHROMIUM).exists():
+        require_service("Chromium", "apt-get install -y chromium")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 class IsolatedClient(FlaskClient):

@@ -1,28 +1,13 @@
 """Headless Chromium (Debian's package, driven by Playwright) against the live provider and the demo RP."""
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.browser.pages import Screenshots, output_root
-from tests.conftest import require_service
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TIMEOUT_MS = 10_000  # any one step; a local page answers in milliseconds
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Browser]:
-    """One headless Chromium, Debian's, for the whole session (`playwright install` needs the internet)."""
-    if not Path(CHROMIUM).exists():
-        require_service("Chromium", "apt-get install -y chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
