@@ -1,10 +1,13 @@
-"""The WSGI edge: what a request may say about where it came from and where it was sent."""
+"""The WSGI edge: what a request may say about where it came from, where it was sent and to which host."""
 
 import ipaddress
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from flask import Flask
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -40,3 +43,22 @@ class Edge:
         environ["SCRIPT_NAME"] = ""
         app = self.proxied if self._from_proxy(environ.get("REMOTE_ADDR")) else self.app
         return app(environ, start_response)
+
+
+class RefuseUnroutableHost:
+    """WSGI middleware: answer a plain 400 to a Host Flask's URL map cannot be bound to."""
+
+    def __init__(self, app: Flask, wsgi_app: "WSGIApplication") -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
+        try:
+            # The very call Flask makes per request, so the two can never disagree.
+            self.app.create_url_adapter(self.app.request_class(environ))
+        except HTTPException as e:  # BadHost, or SecurityError for a Host outside TRUSTED_HOSTS
+            response = Response("Bad Request: the Host header is not a host name this server answers to.\n",
+                                e.code or 400, mimetype="text/plain")
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            return response(environ, start_response)
+        return self.wsgi_app(environ, start_response)

@@ -1,15 +1,52 @@
 """Cross-cutting web concerns: CSRF, security headers and error pages."""
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-csrf = CSRFProtect()
+from idp.edge import Edge, RefuseUnroutableHost
+
+
+def _origin(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a Referer such as "http://[" (an unclosed IPv6 bracket) names no origin
+        return ""
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def sent_from_here() -> bool:
+    """Say whether the browser says this request was sent from one of our own pages.
+
+    Browsers send `Origin` with every form post (ours as our origin: pages are `Referrer-Policy:
+    same-origin`); a cross-site page, or one that hides where it is, gets another origin or "null".
+    A client that sends neither Origin nor Referer is no browser riding a user's cookies.
+    """
+    ours = {_origin(current_app.config["ISSUER"]), _origin(request.host_url)}
+    if (origin := request.headers.get("Origin")) is not None:
+        return origin.lower() in ours
+    return request.referrer is None or _origin(request.referrer) in ours
+
+
+class OriginCSRF(CSRFProtect):
+    """Flask-WTF's CSRF tokens, plus the browser's word on where a form was sent from.
+
+    Flask-WTF's own check under https wants a same-origin Referer, which browsers keep to
+    themselves under a strict Referrer-Policy; the Origin header is the check that works.
+    """
+
+    def protect(self, apply_exemptions: bool = False) -> None:
+        super().protect(apply_exemptions)
+        if g.get("csrf_valid") and not sent_from_here():
+            self._error_response("The form was sent from another site.")
+
+
+csrf = OriginCSRF()
 limiter = Limiter(key_func=get_remote_address)
 
 
@@ -38,7 +75,8 @@ def _refuse_nul() -> tuple[Response | str, int] | None:
 def _security_headers(response: Response) -> Response:
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
+    # Our own pages learn where a form came from (see sent_from_here); no other site learns anything.
+    headers.setdefault("Referrer-Policy", "same-origin")
     if response.mimetype == "text/html":
         headers.setdefault("Content-Security-Policy", CSP)
         headers.setdefault("X-Frame-Options", "DENY")
@@ -61,10 +99,11 @@ def _error(status: int, error: str, description: str) -> tuple[Response | str, i
 def init_app(app: Flask) -> None:
     """Install CSRF protection, headers and error handlers."""
     csrf.init_app(app)
-    app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
     limiter.init_app(app)
-    if hops := app.config["PROXY_HOPS"]:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    # Innermost middleware: it checks the Host as Flask will see it, after any proxy fix-up.
+    app.wsgi_app = RefuseUnroutableHost(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = Edge(  # type: ignore[method-assign]
+        app.wsgi_app, app.config["PROXY_HOPS"], app.config["TRUSTED_PROXIES"])
     app.before_request(_refuse_nul)
     app.after_request(_security_headers)
 

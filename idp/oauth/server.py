@@ -14,6 +14,7 @@ from authlib.oauth2.rfc6749 import (
     OAuth2Request,
     grants,
 )
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -34,6 +35,12 @@ class InvalidTargetError(OAuth2Error):
     """RFC 8707: the requested audience is not one this client may ask for."""
 
     error = "invalid_target"
+
+
+class UnsupportedResponseTypeError(OAuth2Error):
+    """A response type we do not offer, described without quoting the client's value."""
+
+    error = "unsupported_response_type"
 
 
 def query_client(client_id: Any) -> Client | None:
@@ -88,6 +95,13 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
     """The code flow; codes are stored as digests and a reused code revokes its grant."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request: OAuth2Request, client: Client) -> str:
+        # Authlib quotes the URI in its error, and a `"`, `\` or non-ASCII character there is a 500.
+        if request.payload.redirect_uri and not client.check_redirect_uri(request.payload.redirect_uri):
+            raise InvalidRequestError("The redirect_uri is not registered for this client.")
+        return grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client)
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         data = request.payload.data
@@ -308,19 +322,42 @@ class IssuerRequest(FlaskOAuth2Request):
         self.payload = FlaskOAuth2Payload(request)
 
 
+def _error_redirect_uri(request: OAuth2Request) -> str | None:
+    """Return where an authorization error may be sent: only a redirect URI the client registered."""
+    client = query_client(request.payload.client_id)
+    if client is None:
+        return None
+    requested = request.payload.redirect_uri
+    if requested:
+        return requested if client.check_redirect_uri(requested) else None
+    return client.get_default_redirect_uri()
+
+
 class Server(AuthorizationServer):
     """The authorization server."""
+
+    def get_authorization_grant(self, request: OAuth2Request) -> Any:
+        if AuthorizationCodeGrant.check_authorization_endpoint(request):
+            return super().get_authorization_grant(request)
+        # Authlib quotes the response type in its error (a 500 for `"`, `\` or non-ASCII), and calls
+        # a missing one unsupported where RFC 6749 §4.1.2.1 says invalid_request.
+        redirect_uri = _error_redirect_uri(request)
+        if not request.payload.response_type:
+            raise InvalidRequestError("Missing 'response_type'.", redirect_uri=redirect_uri)
+        raise UnsupportedResponseTypeError("Only response_type=code is supported.", redirect_uri=redirect_uri)
 
     def authenticate_client(
         self, request: OAuth2Request, methods: list[str], endpoint: str = "token"
     ) -> Client:
         try:
-            return super().authenticate_client(request, methods, endpoint)
-        except UnicodeDecodeError:
-            # Authlib decodes Basic credentials as UTF-8 and lets a failure escape as a 500.
+            extract_basic_authorization(request.headers)  # the parser of Authlib's client_secret_basic
+        except ValueError:
+            # It lets these escape as a 500: credentials not base64 of UTF-8, or not even ASCII, and a
+            # scheme followed only by whitespace (`"Basic \xa0"` splits into one part).
             raise InvalidClientError(
-                status_code=401, description="The Basic credentials are not valid UTF-8."
+                status_code=401, description="The Authorization header's credentials are malformed."
             ) from None
+        return super().authenticate_client(request, methods, endpoint)
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):

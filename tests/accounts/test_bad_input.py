@@ -33,6 +33,15 @@ def test_csrf_token_of_another_browser_is_refused(browser, app, user, url):
     assert response.status_code == 400 and "form has expired" in response.text
 
 
+@pytest.mark.parametrize("referer", ["http://[", "https://[::1/u/login", "http://]/"])
+def test_unparsable_referer_is_refused_clearly(browser, user, referer):
+    """Refuse a form whose Referer is no URL at all (an unclosed IPv6 bracket), not a 500."""
+    page = browser.get("/u/login")
+    response = browser.client.post("/u/login", headers={"Referer": referer}, data={
+        "csrf_token": csrf_token(page.text), **FORMS["/u/login"]})
+    assert response.status_code == 400 and "not sent from this site" in response.text
+
+
 def test_csrf_token_replayed_after_sign_in_is_refused(browser, user):
     page = browser.get("/u/login")
     token = csrf_token(page.text)

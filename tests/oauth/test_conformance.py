@@ -300,8 +300,8 @@ def test_missing_response_type_is_rejected(browser, user, rp):
     browser.sign_in(rp, user.email, PASSWORD)
     before = db.session.query(AuthorizationCode).count()
     callback = callback_of(browser.authorize(rp, response_type=None, state="st"), rp)
-    # The plan accepts either error code; the client and redirect URI are valid, so redirect.
-    assert callback["error"] in ("invalid_request", "unsupported_response_type")
+    # RFC 6749 §4.1.2.1: a missing parameter is invalid_request; the redirect URI is valid, so redirect.
+    assert callback["error"] == "invalid_request"
     assert callback["state"] == "st" and "code" not in callback
     assert db.session.query(AuthorizationCode).count() == before
 

@@ -122,6 +122,16 @@ def test_unknown_client_is_invalid_client(browser, rp):
     token_error(response, 401, "invalid_client")
 
 
+@pytest.mark.parametrize("header", ["Basic ", "Basic \xa0", "Basic \t\x0b", "Bearer \x85", "Basic é",
+                                    "Basic " + "é:x".encode().decode("latin-1"), "Basic YQ==\xff"])
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke", "/oauth/introspect"])
+def test_malformed_authorization_header_is_invalid_client(browser, rp, path, header):
+    """Answer 401 invalid_client to a scheme with only whitespace after it, or non-ASCII credentials."""
+    data = {"grant_type": "client_credentials", "audience": API, "token": "x"}
+    token_error(browser.client.post(path, data=data, headers={"Authorization": header}), 401,
+                "invalid_client")
+
+
 def test_secret_of_a_code_exchange_is_checked(browser, user, rp):
     """Refuse to exchange a code for a confidential client that gives a wrong secret."""
     callback = browser.sign_in(rp, user.email, PASSWORD)
@@ -382,6 +392,24 @@ def test_unsupported_response_type(browser, user, rp, response_type):
     browser.sign_in(rp, user.email, PASSWORD)
     params = redirect_error(browser.authorize(rp, response_type=response_type, state="st"), rp)
     assert params["error"] == "unsupported_response_type" and params["state"] == "st"
+
+
+@pytest.mark.parametrize("response_type", ["", "code\"", "code\\", "codé", "c\x7f"])
+def test_missing_or_hostile_response_type_is_a_protocol_error(browser, rp, response_type):
+    """Redirect invalid_request for a missing response_type, else unsupported_response_type."""
+    params = redirect_error(browser.authorize(rp, response_type=response_type, state="st"), rp)
+    assert params["error"] == ("unsupported_response_type" if response_type else "invalid_request")
+    assert params["state"] == "st"
+    assert not response_type or response_type not in params.get("error_description", "")
+
+
+@pytest.mark.parametrize("suffix", ['"', "\\", "é", "\x7f", '"><script>alert(1)</script>'])
+@pytest.mark.parametrize("response_type", ["code", "code\"", "tokén"])
+def test_hostile_redirect_uri_gets_an_error_page(browser, rp, suffix, response_type):
+    """Show an error page that does not repeat a hostile redirect URI the client did not register."""
+    response = browser.authorize(rp, redirect_uri=rp.redirect_uri + suffix, response_type=response_type)
+    page_error(response, "invalid_request" if response_type == "code" else "unsupported_response_type")
+    assert rp.redirect_uri not in response.text and "<script>" not in response.text
 
 
 def test_unknown_client_at_authorize_gets_an_error_page(browser):
