@@ -17,7 +17,7 @@ tests/interop/node_modules/.package-lock.json: tests/interop/package-lock.json
 
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here); the
 # production-layout tests put Debian's nginx in front as a TLS-terminating proxy.
-PACKAGES := chromium nginx
+PACKAGES := chromium nginx libseccomp2
 packages:
 	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \

@@ -1,10 +1,12 @@
-"""The script sandbox against its floors: an in-process call, a JSON pipe round-trip, a bare interpreter."""
+"""The script sandbox, jailed, against its floors: an in-process call, a pipe round-trip, an interpreter."""
 
 import json
 import os
+import socket
 import struct
 import subprocess
 import sys
+import threading
 
 from bench.harness import measure
 from idp.migration.sandbox import Pool
@@ -16,6 +18,12 @@ def login(email, password, configuration):
     return {"user_id": 42, "email": email, "name": "Lin Legacy", "email_verified": True}
 '''
 ARGS = ["lin@example.com", "correct horse battery staple", {"path": "/var/lib/legacy.sqlite3"}]
+# A connect() the jail hands to its keeper, which checks host:port and connects in the script's place.
+CONNECT = '''
+import socket
+def f(configuration):
+    socket.create_connection((configuration["host"], int(configuration["port"]))).close()
+'''
 
 # The floor of the parent-child hop: a warm child that echoes length-prefixed JSON, nothing else.
 ECHO = '''
@@ -73,6 +81,28 @@ def pipe_round_trip() -> float:
         child.wait()
 
 
+def connects() -> tuple[float, float]:
+    """Return the medians of a warm call that connects to a configured port, and of its floor."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        configuration = {"host": "127.0.0.1", "port": str(server.getsockname()[1])}
+
+        def accept() -> None:
+            while True:
+                try:
+                    server.accept()[0].close()
+                except OSError:  # closed: the benchmark is over
+                    return
+
+        threading.Thread(target=accept, daemon=True).start()
+        address = ("127.0.0.1", server.getsockname()[1])
+        direct = measure(lambda: socket.create_connection(address).close(), 300)
+        with Pool(size=1) as pool:
+            plain = measure(lambda: pool.call(SCRIPT, "login", ARGS), 300)
+            through = measure(lambda: pool.call(CONNECT, "f", [configuration]), 300)
+        server.shutdown(socket.SHUT_RDWR)
+    return through, plain + direct
+
+
 def main() -> list[tuple[str, float, float]]:
     """Return rows of (benchmark, seconds, floor seconds)."""
     direct = in_process()
@@ -86,6 +116,7 @@ def main() -> list[tuple[str, float, float]]:
             pool.call(SCRIPT, "login", ARGS)
 
     cold = measure(cold_call, 15)
+    connected, connect_floor = connects()
     return [
         ("script: in-process call of login() (floor)", direct, direct),
         ("script: JSON round-trip over a pipe to a warm child (floor)", hop, hop),
@@ -93,6 +124,7 @@ def main() -> list[tuple[str, float, float]]:
         ("script: login() through a warm pool, ÷ pipe round-trip", warm, hop),
         ("script: python -I -c pass, start to exit (floor)", bare, bare),
         ("script: cold worker: start, first call, stop, ÷ bare interpreter", cold, bare),
+        ("script: connect() via the jail's keeper, ÷ warm call + direct connect", connected, connect_floor),
     ]
 
 

@@ -25,7 +25,8 @@ DEMO_PASSWORD = "demo-password"
 DEMO_NAME = "Demo User"
 CLIENT_NAME = "Demo app"
 LEGACY_CONNECTION = "legacy-demo"
-LEGACY_FILE = "legacy-demo.sqlite3"
+# Beside the instance folder, not in it: migration scripts may never read the provider's own files.
+LEGACY_FILE = Path("legacy-demo") / "legacy-demo.sqlite3"
 LEGACY_PASSWORD = "legacy-password"
 # The users of the sample legacy store: (id, email, name, verified). They move over on first sign-in.
 LEGACY_USERS = [
@@ -117,7 +118,7 @@ def _ensure_client(env: Mapping[str, str]) -> dict[str, Any]:
 
 def _legacy_store(env: Mapping[str, str]) -> Path:
     """Write the sample legacy database (bcrypt hashes, as PHP's password_hash makes them) once."""
-    path = Path(env["IDP_INSTANCE_PATH"]) / LEGACY_FILE
+    path = Path(env["IDP_INSTANCE_PATH"]).parent / LEGACY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         hashed = bcrypt.hashpw(LEGACY_PASSWORD.encode(), bcrypt.gensalt(10)).decode()

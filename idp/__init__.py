@@ -57,6 +57,10 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
             )
         app.config["SECRET_KEY"] = os.urandom(32)  # the CLI signs nothing that outlives it
 
+    from idp.migration.jail import settings_of
+
+    settings_of(app.config, instance_path=app.instance_path)  # a bad SCRIPT_* value stops start-up
+
     from idp import counters, mail, web
     from idp.accounts import cli as accounts_cli
     from idp.accounts import views as accounts_views

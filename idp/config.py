@@ -40,6 +40,19 @@ PASSWORD_RESET_LIFETIME = 3600
 # Mail: without SMTP_URL, mails are written to instance/outbox and their links logged.
 SMTP_URL = ""  # smtp://user:password@host:587?starttls=1, smtps://host, smtp://host:25
 MAIL_FROM = "idp <no-reply@localhost>"
+SMTP_TIMEOUT = 10  # seconds for connecting and for each reply: a hanging server holds a sender no longer
+# Every mail is stored in the database before the answer goes, and sent from there by a sender thread
+# in each web process. A failed attempt is tried again after MAIL_RETRY_INITIAL seconds, then twice as
+# long each time up to MAIL_RETRY_MAX; a mail still unsent MAIL_GIVE_UP_AFTER seconds after it was
+# asked for is dropped and the failure logged (no emailed link lives longer than a day).
+MAIL_RETRY_INITIAL = 15
+MAIL_RETRY_MAX = 10 * 60
+MAIL_GIVE_UP_AFTER = 24 * 3600
+# A sender holds a mail this long; if it dies mid-send, another sends the mail after that. Keep it
+# well above SMTP_TIMEOUT (one SMTP conversation is a dozen replies): a sender still sending past it
+# may send the mail a second time.
+MAIL_CLAIM_LEASE = 5 * 60
+MAIL_POLL_INTERVAL = 5  # seconds between looks for mail queued by other processes or left by dead ones
 
 # Shared counters for rate limits and account lockout; empty means this process's memory.
 REDIS_URL = ""
@@ -62,16 +75,40 @@ THROTTLE_MAX_DELAY = 60
 LOCKOUT_THRESHOLD = 10
 LOCKOUT_SECONDS = 15 * 60
 
-# Migration scripts: a pool of sandbox processes per web process, with per-call limits.
-SCRIPT_POOL_SIZE = 2
+# Migration scripts: in each web process, a pool of SCRIPT_CONCURRENCY sandbox processes per
+# connection, so that a connection runs at most that many calls at once there; a further call
+# waits at most SCRIPT_QUEUE_WAIT seconds for one to end, then fails ("can't sign you in right
+# now"). A legacy store that hangs holds that many server threads, never all of them.
+SCRIPT_CONCURRENCY = 2
+SCRIPT_QUEUE_WAIT = 1.0
 SCRIPT_TIMEOUT = 20  # seconds of wall-clock time per call
-SCRIPT_MEMORY_MB = 512
+SCRIPT_MEMORY_MB = 512  # address space of each of a script's processes
 SCRIPT_CPU_SECONDS = 60
+# The jail around the scripts (idp.migration.jail; README "The script sandbox"). "full" refuses to run
+# scripts where the kernel lacks a mechanism (user/PID/mount/network namespaces, Landlock ABI 6,
+# seccomp): logins of users not yet moved over then answer "can't sign you in right now", and the
+# error is logged. "partial" accepts a weaker jail: what the kernel has, each lack logged per worker.
+SCRIPT_JAIL = "full"
+# "hosts": scripts reach only the host:port pairs their connection's configuration names (URLs, DSNs,
+# host/port keys; a host named without a port: 5432, 3306, 1433, 1521, 27017, 80 and 443), and the
+# resolvers of /etc/resolv.conf, through a connector outside the jail that checks each connect().
+# "ports": any host, on those ports only (TCP, by Landlock; UDP is then not restricted).
+SCRIPT_NETWORK = "hosts"
+SCRIPT_CONNECT = ""  # more "host:port" pairs, comma-separated, that every connection's scripts may reach
+SCRIPT_READ = ""  # more files or folders, comma-separated, that every connection's scripts may read
+SCRIPT_UID = 65534  # whom scripts run as when idp runs as root: best a uid and gid nothing else uses
+SCRIPT_GID = 65534
+SCRIPT_PROCESSES = 32  # processes and threads at once per worker (RLIMIT_NPROC, counted per jail)
+SCRIPT_DISK_MB = 64  # the jail's private /tmp and /dev/shm (one tmpfs), and the largest file it writes
 # The legacy store is deemed down after BREAKER_FAILURES script failures within BREAKER_WINDOW
 # seconds; logins then fail fast for BREAKER_COOLDOWN seconds before one call may try again.
 BREAKER_FAILURES = 5
 BREAKER_WINDOW = 60
 BREAKER_COOLDOWN = 30
+
+# /healthz answers 503 when the database has not answered within this many seconds (at least 2
+# for PostgreSQL, whose client counts whole seconds from 2).
+HEALTHZ_TIMEOUT = 3
 
 # Behind TLS-terminating proxies: how many of them stand in front of idp, and their addresses.
 # X-Forwarded-For and -Proto are read (PROXY_HOPS deep) only on connections from TRUSTED_PROXIES.

@@ -1,4 +1,4 @@
-"""Outgoing mail: SMTP in production, the instance outbox in development.
+"""Outgoing mail: SMTP in production, the instance outbox in development, always through a queue.
 
 `SMTP_URL` (environment `IDP_SMTP_URL`) picks the transport:
 
@@ -10,51 +10,74 @@
 User and password are percent-decoded; when present the provider logs in, which it does only over
 TLS (a URL with credentials and no TLS is refused). The server certificate and host name are always
 verified. There is deliberately no option to turn that off: for a server with a self-signed
-certificate, give that certificate (or the CA that signed it) as `cafile`. Connections time out after
-10 seconds.
+certificate, give that certificate (or the CA that signed it) as `cafile`. Connecting and each reply
+of the server time out after `SMTP_TIMEOUT` seconds.
 
 Without `SMTP_URL`, each mail is written as an .eml file (mode 0600) into `<instance>/outbox/` and
 its links are logged, so a developer can follow a verification link offline. Over SMTP only the
 recipient and subject are logged: links carry single-use tokens.
 
-`send_later` is what request handlers use: the SMTP conversation happens on a background thread, so
-a response takes the same time whether or not a mail went out, and failures are logged, not raised.
+`send_later` and `in_background` are what request handlers use: they add a row to the mail queue
+(idp.mail_queue) in the caller's transaction, and a sender thread in every web process sends it
+once committed, retrying with growing waits until `MAIL_GIVE_UP_AFTER`. So an answer takes the same
+time whether or not a mail goes out, and an SMTP outage, a hanging server or a restart delays mail
+without losing it. Delivery is at least once: a sender that dies after the server took a mail but
+before deleting its row sends it again (with the same Message-ID) when its claim expires.
 """
 
+import functools
+import itertools
+import json
 import logging
 import os
-import queue
 import re
 import secrets
 import smtplib
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from flask import Flask, current_app
+from sqlalchemy import Pool, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from idp import ConfigurationError
+from idp import ConfigurationError, mail_queue
+from idp.db import db
+from idp.keys import kek
 
 logger = logging.getLogger("idp.mail")
 
-TIMEOUT = 10.0  # seconds, per SMTP connection
-WORKERS = 2
-QUEUE_SIZE = 100
 DEFAULT_FROM = "idp <no-reply@localhost>"
+# Settings that must be positive numbers of seconds.
+DURATIONS = ("SMTP_TIMEOUT", "MAIL_RETRY_INITIAL", "MAIL_RETRY_MAX", "MAIL_GIVE_UP_AFTER", "MAIL_CLAIM_LEASE",
+             "MAIL_POLL_INTERVAL")
 
 _PORTS = {"plain": 25, "starttls": 587, "tls": 465}
 _SCHEMES = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}
 _LINK = re.compile(r"https?://[^\s<>\"']+")
+_SENDER = "idp.mail.sender"  # app.extensions key: the app stops its database's sender when disposed
+_WAKE = "idp.mail.wake"  # session.info key: the sender to wake when the session commits
+
+F = TypeVar("F", bound=Callable[..., None])
 
 
 class MailError(RuntimeError):
     """A mail could not be handed to the SMTP server, or SMTP_URL is unusable."""
+
+
+class Undecryptable(MailError):
+    """A queued row the key-encryption key does not open: no later attempt can send it."""
 
 
 def links(text: str) -> list[str]:
@@ -114,28 +137,20 @@ def _parse(url: str) -> _Server:
 
 
 def init_app(app: Flask) -> None:
-    """Refuse to start with an unusable SMTP_URL rather than fail at the first mail."""
+    """Refuse to start with unusable mail settings rather than fail at the first mail."""
     url = app.config.get("SMTP_URL")
     if url:
         try:
             _parse(url)
         except MailError as error:
             raise ConfigurationError(str(error)) from None
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """What sending needs from the app config, copied so a worker never reads it mid-change."""
-
-    mail_from: str
-    smtp_url: str
-    outbox: Path
-
-
-def _settings() -> _Settings:
-    config = current_app.config
-    return _Settings(config.get("MAIL_FROM") or DEFAULT_FROM, config.get("SMTP_URL") or "",
-                     Path(current_app.instance_path) / "outbox")
+    for name in DURATIONS:
+        value = app.config[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigurationError(f"IDP_{name} must be a positive number of seconds, not {value!r}")
+    # Lazily, in the process that serves: gunicorn forks its workers after importing, and a thread
+    # does not survive a fork.
+    app.before_request(_start_sender)
 
 
 def _compose(mail_from: str, to: str, subject: str, text: str, html: str) -> EmailMessage:
@@ -158,7 +173,7 @@ def _reason(error: OSError) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _deliver(server: _Server, message: EmailMessage) -> None:
+def _deliver(server: _Server, message: EmailMessage, timeout: float) -> None:
     context = None
     if server.security != "plain":
         try:
@@ -167,10 +182,10 @@ def _deliver(server: _Server, message: EmailMessage) -> None:
             raise MailError(f"SMTP_URL: cannot load cafile {server.cafile}: {_reason(error)}") from None
     try:
         if server.security == "tls":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(server.host, server.port, timeout=TIMEOUT,
+            client: smtplib.SMTP = smtplib.SMTP_SSL(server.host, server.port, timeout=timeout,
                                                    context=context)
         else:
-            client = smtplib.SMTP(server.host, server.port, timeout=TIMEOUT)
+            client = smtplib.SMTP(server.host, server.port, timeout=timeout)
         with client:
             if server.security == "starttls":
                 client.starttls(context=context)
@@ -192,108 +207,266 @@ def _write_outbox(outbox: Path, message: EmailMessage) -> Path:
     return path
 
 
-def _send(settings: _Settings, to: str, subject: str, text: str, html: str) -> None:
-    message = _compose(settings.mail_from, to, subject, text, html)
-    if settings.smtp_url:
-        server = _parse(settings.smtp_url)
-        _deliver(server, message)
-        logger.info("mail to %s: %r sent through %s", to, subject, server.address)
+def _transmit(message: EmailMessage) -> None:
+    """Hand a composed message to the SMTP server, or write it to the outbox without SMTP_URL."""
+    config = current_app.config
+    label = _label(str(message["To"]), str(message["Subject"]))
+    if config["SMTP_URL"]:
+        server = _parse(config["SMTP_URL"])
+        _deliver(server, message, config["SMTP_TIMEOUT"])
+        logger.info("%s sent through %s", label, server.address)
     else:
-        path = _write_outbox(settings.outbox, message)
-        logger.info("mail to %s: %r written to %s; links: %s", to, subject, path,
-                    " ".join(links(text)) or "none")
+        path = _write_outbox(Path(current_app.instance_path) / "outbox", message)
+        text = message.get_body(preferencelist=("plain",))
+        found = links(cast(EmailMessage, text).get_content()) if text is not None else []
+        logger.info("%s written to %s; links: %s", label, path, " ".join(found) or "none")
 
 
-def send(to: str, subject: str, text: str, html: str) -> None:
-    """Send a mail with text and HTML parts now; raise MailError if the SMTP server refuses it."""
-    _send(_settings(), to, subject, text, html)
+def _label(to: str, subject: str) -> str:
+    """Name a mail in the logs and the queue: never its body, whose links carry tokens."""
+    return f"mail to {to}: {subject!r}"
 
 
-class _Pool:
-    """A few worker threads behind a bounded queue, with a way to wait until it is empty."""
-
-    def __init__(self) -> None:
-        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue(maxsize=QUEUE_SIZE)
-        self._idle = threading.Condition()
-        self._pending = 0
-        self._started = False
-
-    def submit(self, job: Callable[[], None]) -> bool:
-        with self._idle:
-            if not self._started:
-                for n in range(WORKERS):
-                    threading.Thread(target=self._work, name=f"idp-mail-{n}", daemon=True).start()
-                self._started = True
-            try:
-                self._jobs.put_nowait(job)
-            except queue.Full:
-                return False
-            self._pending += 1
-            return True
-
-    def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            try:
-                job()
-            except Exception:  # a worker must outlive any one mail
-                logger.exception("mail job failed")
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
-
-    def wait(self, timeout: float) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+def _mail_from() -> str:
+    return current_app.config.get("MAIL_FROM") or DEFAULT_FROM
 
 
-_pool = _Pool()
+def _seal(data: bytes) -> bytes:
+    """Encrypt what a queued row carries with the key-encryption key."""
+    # A queued reset or verification mail holds a live single-use link, while the database otherwise
+    # keeps only digests of those tokens (account_tokens), so that a copy of it, or of its backups,
+    # opens no account. Sealing the body with the key that protects the signing keys, which lives
+    # apart from the database, keeps that true while a mail waits; the row is deleted as soon as the
+    # mail is sent or dropped, and what stays readable (recipient and subject) the logs show anyway.
+    return kek.encrypt(data)
 
 
-def _new_pool() -> None:
-    global _pool
-    _pool = _Pool()  # a forked child has the parent's queue but none of its threads
+def _unseal(payload: bytes) -> bytes:
+    try:
+        kek.check()
+    except kek.KeyEncryptionKeyError as error:  # no key at all (its file gone for a while): retried
+        raise MailError(str(error)) from None
+    try:
+        return kek.decrypt(payload)
+    except kek.KeyEncryptionKeyError:  # the key is there but does not open this row: it never will
+        raise Undecryptable("the key-encryption key does not open it (was the key replaced, or is the "
+                            "stored row malformed?)") from None
 
 
-os.register_at_fork(after_in_child=_new_pool)
+def _enqueue(task: str | None, label: str, data: bytes) -> None:
+    mail_queue.add(task, label, _seal(data))
+    # Woken by the commit, not now: until then the sender cannot see the row.
+    db.session.info[_WAKE] = _sender()
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_sender(session: Session) -> None:
+    """Wake the sender of the mails a transaction queued, once they are committed."""
+    if sender := session.info.pop(_WAKE, None):
+        sender.wake.set()
 
 
 def send_later(to: str, subject: str, text: str, html: str) -> None:
-    """Queue a mail for a background thread; failures are logged, never raised to the caller."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    settings = _settings()
+    """Queue a mail in the current transaction (the caller commits); failures are retried, never raised."""
+    message = _compose(_mail_from(), to, subject, text, html)
+    _enqueue(None, _label(to, subject), message.as_bytes())
 
-    def job() -> None:
-        with app.app_context():
+
+_tasks: dict[str, Callable[..., None]] = {}
+
+
+def _task_name(function: Callable[..., None]) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+def task(function: F) -> F:
+    """Register a function `in_background` may queue (at import, so that every process knows it)."""
+    _tasks[_task_name(function)] = function
+    return function
+
+
+def in_background(function: Callable[..., None], **arguments: Any) -> None:
+    """Queue a task that may send mail, to run after the answer has gone; the caller commits."""
+    # So that its timing reveals nothing. It runs in a sender, in a request context at the issuer's
+    # URL (so `url_for` builds the same links), in one transaction with the deletion of its row: what
+    # it writes and the mails it queues count only if it finishes, and it is retried like a mail if
+    # it raises (a MailError is logged without a traceback). `arguments` must be JSON values.
+    name = _task_name(function)
+    if _tasks.get(name) is not function:
+        raise ValueError(f"{name} is not a mail task: decorate it with @mail.task")
+    _enqueue(name, f"task {name}", json.dumps(arguments).encode())
+
+
+def _carry_out(item: mail_queue.Claim) -> None:
+    """Send a claimed mail or run a claimed task, then delete its row; raise if that failed."""
+    data = _unseal(item.payload)
+    if item.task is None:
+        _transmit(cast(EmailMessage, message_from_bytes(data, policy=policy.default)))
+    else:
+        function = _tasks.get(item.task)
+        if function is None:  # queued by a newer version of idp, during an upgrade
+            raise MailError(f"this process has no task {item.task}")
+        with current_app.test_request_context(base_url=current_app.config["ISSUER"]):
+            function(**json.loads(data))
+    if mail_queue.finish(item):
+        db.session.commit()
+    elif item.task is None:
+        logger.warning("%s was sent after its claim expired, so another sender may send it again: "
+                       "raise MAIL_CLAIM_LEASE", item.label)
+    else:
+        db.session.rollback()  # the sender that took it over runs it: its mails count, not these
+        logger.warning("%s outlasted its claim and was left to the sender that took it over", item.label)
+
+
+def _failed(item: mail_queue.Claim, error: Exception) -> None:
+    """Try a failed row again after a longer wait, or drop it once MAIL_GIVE_UP_AFTER has passed."""
+    config = current_app.config
+    if isinstance(error, Undecryptable):  # retrying cannot help: drop it now, with one line
+        if mail_queue.finish(item):
+            logger.error("%s dropped: %s", item.label, error)
+        db.session.commit()
+        return
+    expected = isinstance(error, MailError)
+    reason = str(error) if expected else f"{type(error).__name__}: {error}"
+    delay = min(config["MAIL_RETRY_INITIAL"] * 2 ** min(item.attempts - 1, 32), config["MAIL_RETRY_MAX"])
+    if time.time() + delay > item.created_at + config["MAIL_GIVE_UP_AFTER"]:
+        _drop(item, item.attempts, reason, None if expected else error)
+    elif mail_queue.retry(item, delay, reason):
+        # The label only, never the message: its links carry single-use tokens.
+        logger.warning("%s failed (attempt %d), trying again in %.3g s: %s", item.label, item.attempts,
+                       delay, reason, exc_info=None if expected else error)
+    db.session.commit()
+
+
+def _drop(item: mail_queue.Claim, attempts: int, reason: str, error: Exception | None = None) -> None:
+    """Delete a row that is past saving, saying why; the caller commits."""
+    if mail_queue.finish(item):
+        logger.error("%s dropped after %d failed attempts: %s", item.label, attempts, reason, exc_info=error)
+
+
+def _send_one() -> bool:
+    """Claim the mail or task due longest and carry it out; say whether there was one."""
+    config = current_app.config
+    item = mail_queue.claim(config["MAIL_CLAIM_LEASE"])
+    if item is None:
+        return False
+    if time.time() >= item.created_at + config["MAIL_GIVE_UP_AFTER"]:  # e.g. no sender ran for days:
+        # too late to be of use (its links have expired), so this claim is no attempt.
+        _drop(item, item.attempts - 1, f"not sent within MAIL_GIVE_UP_AFTER; last error: {item.last_error}")
+        db.session.commit()
+        return True
+    try:
+        _carry_out(item)
+    except Exception as error:  # a sender must outlive any one mail
+        db.session.rollback()
+        _failed(item, error)
+    return True
+
+
+_numbers = itertools.count(1)
+
+
+class _Sender:
+    """The thread that sends a database's queued mail from this process, as one of its apps."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app  # whichever app of this process asked for the sender last
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.pool: Pool | None = None  # the engine's pool when this sender last looked at the queue
+        self.thread = threading.Thread(target=self._run, name=f"idp-mail-sender-{next(_numbers)}",
+                                       daemon=True)
+
+    def alive(self) -> bool:
+        """Say whether the thread runs and has not been told to stop."""
+        return self.thread.is_alive() and not self.stopping.is_set()
+
+    def stop(self) -> None:
+        """Stop after the current mail, waiting for that to end."""
+        self.stopping.set()
+        self.wake.set()
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(self.app.config["SMTP_TIMEOUT"] * 2 + 5)
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            self.wake.clear()  # before looking: a wake-up while looking makes the next wait return at once
+            app = self.app
+            pause = poll = app.config["MAIL_POLL_INTERVAL"]
             try:
-                _send(settings, to, subject, text, html)
-            except MailError as error:
-                logger.error("mail to %s: %r not sent: %s: %s", to, subject, type(error).__name__, error)
+                with app.app_context():
+                    self.pool = db.engine.pool
+                    # A read first: claiming writes (on SQLite it takes the database's one write
+                    # lock), which an idle sender in every process must not do at each poll.
+                    due = mail_queue.next_due()
+                    if due is not None and due <= time.time():
+                        _send_one()  # claims nothing if another sender took it first
+                        continue
+                if due is not None:  # a retry or an expiring claim; others' new mail within `poll`
+                    pause = min(poll, max(due - time.time(), 0.01))
+            except SQLAlchemyError as error:
+                logger.error("mail queue unreachable, trying again in %.3g s: %s", poll, error)
             except Exception:
-                logger.exception("mail to %s: %r not sent", to, subject)
-
-    if not _pool.submit(job):
-        # Dropping beats blocking: a blocked request would show that it tried to send a mail.
-        logger.error("mail to %s: %r not sent: the mail queue is full (%d waiting)", to, subject, QUEUE_SIZE)
+                logger.exception("mail sender failed, trying again in %.3g s", poll)
+            self.wake.wait(pause)
 
 
-def in_background(job: Callable[[], None]) -> None:
-    """Run work that may send mail after the answer has gone, so its timing reveals nothing.
+# One sender per database in a process. A server builds one app per process; tests build many on one
+# database, and a sender left with an app a finished test dropped would send the next test's mail.
+_senders: dict[str, _Sender] = {}
+_lock = threading.Lock()
 
-    The job runs in a request context at the issuer's URL, so `url_for` builds the same links.
-    """
+
+def _after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()  # a fork may happen while another thread holds it
+    _senders.clear()  # their threads stayed in the parent
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _sender() -> _Sender:
+    """Return this process's sender for the current app's database, started and working for this app."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    key = str(db.engine.url)  # the password masked
+    sender = _senders.get(key)
+    if sender is None or not sender.alive() or sender.app is not app:
+        with _lock:
+            sender = _senders.get(key)
+            if sender is None or not sender.alive():
+                sender = _senders[key] = _Sender(app)
+                sender.thread.start()
+            sender.app = app
+            if _SENDER not in app.extensions:
+                app.extensions[_SENDER] = True
+                event.listen(db.engine, "engine_disposed", functools.partial(_stop, key))
+    return sender
 
-    def run() -> None:
-        with app.test_request_context(base_url=app.config["ISSUER"]):
-            job()
 
-    if not _pool.submit(run):
-        logger.error("background mail job dropped: the mail queue is full (%d waiting)", QUEUE_SIZE)
+def _stop(key: str, engine: Engine) -> None:
+    """Stop sending from a database an app lets go of (a test's, which the next test may use)."""
+    with _lock:
+        sender = _senders.pop(key, None)
+    if sender is None:
+        return
+    sender.stop()
+    # A connection the sender held through the dispose went back to the pool the engine dropped,
+    # where nothing would ever close it.
+    for pool in {sender.pool, engine.pool} - {None}:
+        pool.dispose()
+
+
+def _start_sender() -> None:
+    _sender()
 
 
 def wait_for_sent(timeout: float = 10.0) -> None:
-    """Wait until every queued mail was sent or failed; raise TimeoutError if that takes too long."""
-    if not _pool.wait(timeout):
-        raise TimeoutError(f"mails still queued after {timeout} s")
+    """Wait until every mail and task queued so far was tried at least once; raise TimeoutError if not."""
+    sender = _sender()
+    deadline = time.monotonic() + timeout
+    while mail_queue.untried():
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"mails still queued after {timeout} s")
+        sender.wake.set()
+        time.sleep(0.02)

@@ -11,14 +11,18 @@ As a pytest fixture (tests/conftest.py):
 
 `Mailbox(tls="starttls", auth=True, directory=tmp_path)` gives
 `smtp+starttls://mailer:<password>@127.0.0.1:<port>?cafile=<directory>/ca.pem`, and `tls="implicit"`
-gives `smtps://…`; `box.url` is always the exact SMTP_URL to set.
+gives `smtps://…`; `box.url` is always the exact SMTP_URL to set. `Mailbox(port=p)` listens on a
+given port (a server coming back where one was down, or hung: `Silent`), and `delay=s` makes it take
+that long over each message.
 """
 
+import asyncio
 import email
 import email.policy
 import hmac
 import re
 import shutil
+import socket
 import ssl
 import tempfile
 import threading
@@ -102,15 +106,16 @@ class Mailbox:
     password = PASSWORD
 
     def __init__(self, *, tls: Literal["starttls", "implicit"] | None = None, auth: bool = False,
-                 directory: Path | None = None) -> None:
+                 directory: Path | None = None, port: int = 0, delay: float = 0) -> None:
         self.tls = tls
         self.auth = auth
+        self.delay = delay
         self.messages: list[EmailMessage] = []
         self._taken: set[int] = set()
         self._arrived = threading.Condition()
         self._tmp: str | None = None
         self.cafile: Path | None = None
-        kwargs: dict[str, Any] = {"hostname": HOST, "port": 0, "server_hostname": "mailbox.test",
+        kwargs: dict[str, Any] = {"hostname": HOST, "port": port, "server_hostname": "mailbox.test",
                                   "ready_timeout": 5}
         if tls:
             if directory is None:
@@ -167,6 +172,8 @@ class Mailbox:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Keep the message, with what the test may want to check about how it came."""
         assert isinstance(envelope.content, bytes)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         # CRLF is the wire format; store the message as a local file would be, with LF.
         content = envelope.content.replace(b"\r\n", b"\n")
         message = email.message_from_bytes(content, policy=email.policy.default)
@@ -212,3 +219,24 @@ class Mailbox:
         found = _LINK.search(body.get_content())
         assert found, "the text part has no link"
         return found.group().rstrip(".,;:!?)]}")
+
+
+class Silent:
+    """A port that takes TCP connections and never says a word: an SMTP server that hangs."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._socket = socket.socket()
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a Mailbox may follow on it
+        self._socket.bind((HOST, port))
+        self._socket.listen(64)  # and never accepts: the kernel completes the handshakes all the same
+        self.port: int = self._socket.getsockname()[1]
+        self.url = f"smtp://{HOST}:{self.port}"
+
+    def stop(self) -> None:
+        self._socket.close()
+
+    def __enter__(self) -> "Silent":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,9 +1,12 @@
-"""Outgoing mail against real SMTP servers (aiosmtpd): plain, STARTTLS, implicit TLS, AUTH, outbox."""
+"""Outgoing mail against real SMTP servers (aiosmtpd): plain, STARTTLS, implicit TLS, AUTH, outbox.
+
+These send at once (`send` below, what the queue's sender does with each mail); the queue that request
+handlers use is tested in test_mail_queue.py.
+"""
 
 import logging
 import socket
 import stat
-import threading
 import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -14,7 +17,7 @@ import pytest
 from flask import Flask
 
 from idp import ConfigurationError, mail
-from tests.mailbox import Mailbox
+from tests.mailbox import Mailbox, Silent
 
 TO = "ada@example.com"
 LINK = "https://idp.example.com/u/verify?token=s1ngle-use"
@@ -24,8 +27,9 @@ HTML = f'<p>Hello Ada,</p><p><a href="{LINK}">Verify</a></p>'
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
-    """A bare Flask app: mail needs only its config and instance folder."""
+    """A bare Flask app: sending at once needs only the config and the instance folder."""
     app = Flask(__name__, instance_path=str(tmp_path / "instance"))
+    app.config.from_object("idp.config")
     app.config["MAIL_FROM"] = "idp <no-reply@idp.example.com>"
     with app.app_context():
         yield app
@@ -39,6 +43,11 @@ def closed_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+def send(to: str, subject: str, text: str, html: str) -> None:
+    """Compose and send a mail now, as the sender does with a queued one; raise MailError if that fails."""
+    mail._transmit(mail._compose(mail._mail_from(), to, subject, text, html))
+
+
 def mail_log(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(r.getMessage() for r in caplog.records if r.name == "idp.mail")
 
@@ -47,7 +56,7 @@ def test_plain_smtp_delivers_text_and_html(app: Flask, caplog: pytest.LogCapture
     caplog.set_level(logging.INFO, "idp.mail")
     with Mailbox() as box:
         app.config["SMTP_URL"] = box.url
-        mail.send(TO, "Verify your email address", TEXT, HTML)
+        send(TO, "Verify your email address", TEXT, HTML)
         message = box.wait_for(TO)
 
     assert message["From"] == "idp <no-reply@idp.example.com>"
@@ -71,7 +80,7 @@ def test_starttls_with_auth(app: Flask, tmp_path: Path, scheme: str) -> None:
     with Mailbox(tls="starttls", auth=True, directory=tmp_path) as box:
         credentials = f"{quote(box.user, safe='')}:{quote(box.password, safe='')}"
         app.config["SMTP_URL"] = scheme.format(f"{credentials}@127.0.0.1:{box.port}", box.cafile)
-        mail.send(TO, "Hello", TEXT, HTML)
+        send(TO, "Hello", TEXT, HTML)
         message = box.wait_for(TO)
     assert message["X-TLS"].startswith("TLSv1.")
     assert message["X-Auth"] == box.user
@@ -84,7 +93,7 @@ def test_wrong_password_raises_without_revealing_it(app: Flask, tmp_path: Path,
     with Mailbox(tls="starttls", auth=True, directory=tmp_path) as box:
         app.config["SMTP_URL"] = f"smtp+starttls://{box.user}:{password}@127.0.0.1:{box.port}?cafile={box.cafile}"
         with pytest.raises(mail.MailError, match=f"127.0.0.1:{box.port}.*535") as caught:
-            mail.send(TO, "Hello", TEXT, HTML)
+            send(TO, "Hello", TEXT, HTML)
         assert box.messages == []
     assert password not in str(caught.value) and password not in caplog.text
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
@@ -94,7 +103,7 @@ def test_untrusted_certificate_is_refused(app: Flask, tmp_path: Path) -> None:
     with Mailbox(tls="starttls", directory=tmp_path) as box:
         app.config["SMTP_URL"] = f"smtp+starttls://127.0.0.1:{box.port}"  # no cafile: system CAs only
         with pytest.raises(mail.MailError, match="CERTIFICATE_VERIFY_FAILED"):
-            mail.send(TO, "Hello", TEXT, HTML)
+            send(TO, "Hello", TEXT, HTML)
         assert box.messages == []
 
 
@@ -102,7 +111,7 @@ def test_implicit_tls_with_auth(app: Flask, tmp_path: Path) -> None:
     with Mailbox(tls="implicit", auth=True, directory=tmp_path) as box:
         app.config["SMTP_URL"] = box.url
         assert box.url.startswith("smtps://")
-        mail.send(TO, "Hello", TEXT, HTML)
+        send(TO, "Hello", TEXT, HTML)
         message = box.wait_for(TO)
     assert message["X-TLS"].startswith("TLSv1.")
     assert message["X-Auth"] == box.user
@@ -111,12 +120,12 @@ def test_implicit_tls_with_auth(app: Flask, tmp_path: Path) -> None:
 def test_server_down_names_host_and_port(app: Flask, closed_port: int) -> None:
     app.config["SMTP_URL"] = f"smtp://127.0.0.1:{closed_port}"
     with pytest.raises(mail.MailError, match=f"127.0.0.1:{closed_port}: ConnectionRefusedError"):
-        mail.send(TO, "Hello", TEXT, HTML)
+        send(TO, "Hello", TEXT, HTML)
 
 
 def test_outbox_without_smtp_url(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, "idp.mail")
-    mail.send(TO, "Verify your email address", TEXT, HTML)
+    send(TO, "Verify your email address", TEXT, HTML)
 
     outbox = Path(app.instance_path) / "outbox"
     [path] = outbox.glob("*.eml")
@@ -131,30 +140,14 @@ def test_outbox_without_smtp_url(app: Flask, caplog: pytest.LogCaptureFixture) -
     assert LINK in record.getMessage().split()
 
 
-def test_send_later_delivers_in_the_background(app: Flask) -> None:
-    with Mailbox() as box:
-        app.config["SMTP_URL"] = box.url
-        mail.send_later(TO, "Hello", TEXT, HTML)
-        app.config["SMTP_URL"] = "smtp://changed.invalid"  # the request's config was already copied
-        mail.wait_for_sent(5)
-        assert box.link(box.wait_for(TO)) == LINK
-
-
-def test_send_later_logs_failures_instead_of_raising(app: Flask, tmp_path: Path, closed_port: int,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
-    password = "wr0ng-s3cret"
-    with Mailbox(tls="starttls", auth=True, directory=tmp_path) as box:
-        app.config["SMTP_URL"] = f"smtp+starttls://{box.user}:{password}@127.0.0.1:{box.port}?cafile={box.cafile}"
-        mail.send_later(TO, "Hello", TEXT, HTML)
-        app.config["SMTP_URL"] = f"smtp://127.0.0.1:{closed_port}"
-        mail.send_later("bob@example.com", "Hi", TEXT, HTML)
-        mail.wait_for_sent(5)
-    errors = [r.getMessage() for r in caplog.records if r.name == "idp.mail" and r.levelno == logging.ERROR]
-    assert len(errors) == 2
-    assert any(TO in e and f"MailError: cannot send mail through 127.0.0.1:{box.port}: 535" in e
-               for e in errors)
-    assert any("bob@example.com" in e and f"127.0.0.1:{closed_port}" in e for e in errors)
-    assert password not in caplog.text and LINK not in caplog.text
+def test_a_hanging_server_times_out(app: Flask) -> None:
+    app.config["SMTP_TIMEOUT"] = 0.5
+    with Silent() as silent:
+        app.config["SMTP_URL"] = silent.url
+        started = time.monotonic()
+        with pytest.raises(mail.MailError, match=f"127.0.0.1:{silent.port}: .*timed out"):
+            send(TO, "Hello", TEXT, HTML)
+    assert 0.4 < time.monotonic() - started < 3
 
 
 @pytest.mark.parametrize(("url", "error"), [
@@ -169,7 +162,7 @@ def test_send_later_logs_failures_instead_of_raising(app: Flask, tmp_path: Path,
 def test_unusable_smtp_url(app: Flask, url: str, error: str) -> None:
     app.config["SMTP_URL"] = url
     with pytest.raises(mail.MailError, match=error) as caught:
-        mail.send(TO, "Hello", TEXT, HTML)
+        send(TO, "Hello", TEXT, HTML)
     assert "hunter2" not in str(caught.value)
     with pytest.raises(ConfigurationError, match=error):
         mail.init_app(app)
@@ -191,19 +184,9 @@ def test_links() -> None:
     assert mail.links(text) == ["https://a.example/x?t=1", "http://b.example/y"]
 
 
-def test_send_later_drops_mail_when_the_queue_is_full(app: Flask, monkeypatch: pytest.MonkeyPatch,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(mail, "WORKERS", 1)
-    monkeypatch.setattr(mail, "QUEUE_SIZE", 1)
-    monkeypatch.setattr(mail, "_pool", mail._Pool())
-    release = threading.Event()
-    mail._pool.submit(lambda: release.wait(5))  # occupies the only worker
-    while mail._pool._jobs.qsize():
-        time.sleep(0.001)
-    mail.send_later(TO, "queued", TEXT, HTML)  # fills the queue
-    mail.send_later("bob@example.com", "dropped", TEXT, HTML)
-    [error] = [r.getMessage() for r in caplog.records if r.name == "idp.mail"]
-    assert "bob@example.com" in error and "queue is full" in error
-    release.set()
-    mail.wait_for_sent(5)
-    assert len(list((Path(app.instance_path) / "outbox").glob("*.eml"))) == 1
+@pytest.mark.parametrize("name", mail.DURATIONS)
+@pytest.mark.parametrize("value", [0, -1, "10", True])
+def test_mail_durations_must_be_positive_numbers(app: Flask, name: str, value: object) -> None:
+    app.config[name] = value
+    with pytest.raises(ConfigurationError, match=f"IDP_{name} must be a positive number of seconds"):
+        mail.init_app(app)

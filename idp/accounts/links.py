@@ -13,10 +13,21 @@ from idp.oauth.models import digest
 
 VERIFY_EMAIL, RESET_PASSWORD = "verify_email", "reset_password"
 LIFETIMES = {VERIFY_EMAIL: "EMAIL_VERIFICATION_LIFETIME", RESET_PASSWORD: "PASSWORD_RESET_LIFETIME"}
+USED = "This link has already been used. Ask for a new one if you need to."
+# Seconds after its use during which a link's form may come again (a double click, a resubmission).
+RESUBMIT_WINDOW = 60
 
 
 class LinkError(ValueError):
     """A link that cannot be used; the message is fit to show the user."""
+
+
+class LinkUsed(LinkError):
+    """A link that was used already; `row` is its stored token."""
+
+    def __init__(self, row: AccountToken) -> None:
+        super().__init__(USED)
+        self.row = row
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
@@ -49,7 +60,7 @@ def peek(token: str, purpose: str) -> AccountToken:
     if row is None or row.purpose != purpose:
         raise LinkError("This link is not valid. Check that you copied all of it.")
     if row.used_at is not None:
-        raise LinkError("This link has already been used. Ask for a new one if you need to.")
+        raise LinkUsed(row)
     if row.expires_at <= utcnow():
         raise LinkError("This link has expired. Ask for a new one.")
     return row
@@ -64,8 +75,13 @@ def redeem(token: str, purpose: str) -> AccountToken:
     )
     if claimed.rowcount != 1:  # a concurrent click won
         db.session.rollback()
-        raise LinkError("This link has already been used. Ask for a new one if you need to.")
+        raise LinkUsed(row)
     return row
+
+
+def just_used(row: AccountToken) -> bool:
+    """Say whether a used link was used within the last RESUBMIT_WINDOW seconds."""
+    return row.used_at is not None and utcnow() - row.used_at < timedelta(seconds=RESUBMIT_WINDOW)
 
 
 def user_of(row: AccountToken) -> User | None:

@@ -1,16 +1,18 @@
 """The mails the hosted pages send; links are built on the issuer, never on the Host header."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import current_app, render_template, url_for
+from sqlalchemy import select
 
 from idp import mail
 from idp.accounts import links
-from idp.accounts.models import User
+from idp.accounts.models import User, normalize
 from idp.accounts.users import find_by_email
-from idp.db import db
+from idp.db import db, utcnow
 from idp.migration import flows
-from idp.migration.models import Connection
+from idp.migration.models import Connection, MigrationEvent
 
 
 def absolute(endpoint: str, **values: str) -> str:
@@ -27,6 +29,7 @@ class Recipient:
 
 
 def _send(to: User | Recipient, subject: str, template: str, **context: str) -> None:
+    """Queue a mail in the current transaction; the caller commits."""
     context = {"user": to, "subject": subject, **context}
     text = render_template(f"mail/{template}.txt", **context)
     html = render_template(f"mail/{template}.html", **context)
@@ -40,29 +43,46 @@ def verification(user: User) -> None:
 
 
 def password_reset(email: str, connection_id: str, state: str | None) -> None:
-    """Send a password-reset link if the email has an account (here or in the legacy store).
+    """Send a password-reset link if the email has an account (here or in the legacy store)."""
+    # The lookup runs in the mail sender after the answer has gone, so its time cannot tell whether
+    # the account exists; the request is stored now, before the user is told to check their inbox.
+    mail.in_background(_reset, email=email, connection_id=connection_id, state=state)
+    db.session.commit()
 
-    The lookup runs after the answer has gone, so its time cannot tell whether the account exists.
-    """
 
-    def job() -> None:
-        connection = db.session.get(Connection, connection_id)
-        recipient: User | Recipient | None = find_by_email(email, connection_id)
-        user_id = recipient.id if isinstance(recipient, User) else None
-        if recipient is None and connection is not None:
-            try:
-                profile = flows.legacy_profile(connection, email, "password_reset")
-            except flows.LegacyUnavailable:
-                return  # logged and recorded; the user may ask again
-            recipient = Recipient(profile.email, profile.name) if profile else None
-        if recipient is None:
-            return
-        token = links.issue(links.RESET_PASSWORD, recipient.email, connection_id, user_id)
-        db.session.commit()
-        params = {"token": token, **({"state": state} if state else {})}
-        _send(recipient, "Reset your password", "reset", link=absolute("accounts.reset_password", **params))
+@mail.task
+def _reset(email: str, connection_id: str, state: str | None) -> None:
+    """Look the account up and queue its reset mail; the mail sender runs it and commits token and mail."""
+    connection = db.session.get(Connection, connection_id)
+    recipient: User | Recipient | None = find_by_email(email, connection_id)
+    user_id = recipient.id if isinstance(recipient, User) else None
+    if recipient is None and connection is not None:
+        asked = utcnow()
+        try:
+            profile = flows.legacy_profile(connection, email, "password_reset")
+        except flows.LegacyUnavailable as error:
+            if _rejected(connection, email, asked):
+                return  # refused for good (logged and recorded): asking again would meet the same refusal
+            # Busy, breaker open, store or sandbox down: the user was told to check their inbox, so
+            # the sender tries again with its growing waits until MAIL_GIVE_UP_AFTER.
+            raise mail.MailError(f"the legacy store of connection {connection.name} did not answer: "
+                                 f"{error}") from None
+        recipient = Recipient(profile.email, profile.name) if profile else None
+    if recipient is None:
+        return
+    token = links.issue(links.RESET_PASSWORD, recipient.email, connection_id, user_id)
+    params = {"token": token, **({"state": state} if state else {})}
+    _send(recipient, "Reset your password", "reset", link=absolute("accounts.reset_password", **params))
 
-    mail.in_background(job)
+
+def _rejected(connection: Connection, email: str, since: datetime) -> bool:
+    """Say whether the legacy profile of an email was refused (a profile_rejected event) since then."""
+    # flows raises LegacyUnavailable for a store that cannot answer and for a profile it refuses
+    # alike; only a refusal records this event, and it is committed before the error is raised.
+    return db.session.scalar(select(MigrationEvent.id).where(
+        MigrationEvent.connection_id == connection.id, MigrationEvent.type == flows.PROFILE_REJECTED,
+        MigrationEvent.source == "password_reset", MigrationEvent.email == normalize(email),
+        MigrationEvent.at >= since).limit(1)) is not None
 
 
 def locked(user: User) -> None:
@@ -71,3 +91,4 @@ def locked(user: User) -> None:
     _send(user, "Your account was locked after failed sign-ins", "locked",
           link=absolute("accounts.reset_request", email=user.email),
           duration=f"{minutes} minute" + ("" if minutes == 1 else "s"))
+    db.session.commit()  # the sign-in pages answer without committing

@@ -1,6 +1,9 @@
 """Finding, creating and authenticating users."""
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from idp.accounts import throttle
@@ -14,6 +17,14 @@ from idp.oauth.server import revoke_user_grants
 
 class UserExists(ValueError):
     """A user with that email already exists."""
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A user whose password was just checked, and when that password had last been changed."""
+
+    user: User
+    password_changed_at: datetime | None  # read with the hash that was checked
 
 
 def find_by_email(email: str, connection_id: str = NATIVE_ID) -> User | None:
@@ -45,18 +56,38 @@ def set_password(user: User, password: str, keep_session: str | None = None) -> 
     """Change a password: every refresh token and every other session of the user ends."""
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
+    # The user's row first: a sign-in holding it (still_verified) finishes before the sessions are
+    # ended below, so its session ends with them; one that comes after sees the change.
+    db.session.flush()
     revoke_user_grants(user.id)
     end_user_sessions(user.id, keep=keep_session)
     db.session.commit()
     throttle.clear(user.connection_id, user.email)  # after the commit: counters write on their own
 
 
-def check_password(user: User | None, password: str) -> User | None:
-    """Return the user if the password is right; no user costs the same time (a dummy verify)."""
-    if not verify_password(user.password_hash if user else None, password):
+def check_password(user: User | None, password: str) -> Verified | None:
+    """Say whether the password is right; no user costs the same time (a dummy verify)."""
+    password_hash, changed_at = (user.password_hash, user.password_changed_at) if user else (None, None)
+    if not verify_password(password_hash, password):
         return None
-    assert user is not None and user.password_hash is not None
-    if needs_rehash(user.password_hash):
+    assert user is not None and password_hash is not None
+    if needs_rehash(password_hash):
         user.password_hash = hash_password(password)  # older parameters: upgrade now we know it
         db.session.commit()
-    return user
+    return Verified(user, changed_at)
+
+
+def still_verified(verified: Verified) -> bool:
+    """Begin the transaction that signs the user in; say whether the checked password is still theirs.
+
+    A password change committed after the check (a reset racing the sign-in) would otherwise leave
+    the new session alive: the reset ends only the sessions that exist when it commits. The caller
+    creates the session and commits in this same transaction, or rolls back.
+    """
+    user_id = verified.user.id
+    # Written first, so that no password change commits until this transaction does (SQLite locks
+    # the database, PostgreSQL the row); one that committed before is then read below.
+    db.session.execute(update(User).where(User.id == user_id).values(last_login_at=utcnow())
+                       .execution_options(synchronize_session=False))
+    changed_at = db.session.scalar(select(User.password_changed_at).where(User.id == user_id))
+    return changed_at == verified.password_changed_at

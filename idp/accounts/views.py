@@ -13,10 +13,10 @@ from idp.accounts.forms import (
     ResetRequestForm,
     SignupForm,
 )
-from idp.accounts.models import Consent, User
+from idp.accounts.models import AccountToken, Consent, User
 from idp.accounts.passwords import policy_error, verify_password
 from idp.accounts.sessions import current_session, end_session, end_user_sessions, start_session
-from idp.accounts.users import UserExists, create_user, find_by_email, set_password
+from idp.accounts.users import UserExists, create_user, find_by_email, set_password, still_verified
 from idp.db import db
 from idp.migration import flows
 from idp.migration.models import Connection
@@ -105,15 +105,18 @@ def login() -> Response:
             mails.locked(owner)
         return _throttled("login.html", wait, form=form, waiting=waiting)
     try:
-        user = flows.authenticate(connection, email, password)
+        verified = flows.authenticate(connection, email, password)
     except flows.LegacyUnavailable:
         return _page("login.html", 503, form=form, waiting=waiting, error=UNAVAILABLE.format("sign you in"))
-    if user is None:
+    if verified is None:
         if throttle.failed(connection.id, email) and (owner := find_by_email(email, connection.id)):
             mails.locked(owner)
         return _page("login.html", 400, form=form, waiting=waiting, error=WRONG_CREDENTIALS)
-    throttle.clear(connection.id, email)
-    start_session(user)
+    throttle.clear(connection.id, email)  # before the sign-in's transaction: counters write on their own
+    if not still_verified(verified):  # a reset changed the password since it was checked
+        db.session.rollback()
+        return _page("login.html", 400, form=form, waiting=waiting, error=WRONG_CREDENTIALS)
+    start_session(verified.user)
     return _continue(waiting)
 
 
@@ -198,11 +201,13 @@ def reset_password() -> Response:
     """
     token = request.args.get("token", "")
     waiting = pending.find(request.args.get("state"))
+    form = NewPasswordForm()
     try:
         row = links.peek(token, links.RESET_PASSWORD)
+    except links.LinkUsed as used:
+        return _reset_again(used, form, waiting)
     except links.LinkError as e:
         return error_page("invalid_link", str(e))
-    form = NewPasswordForm()
     if not form.validate_on_submit():
         return _page("reset_password.html", _form_status(), form=form)
     password = form.password.data or ""
@@ -210,21 +215,48 @@ def reset_password() -> Response:
         form.password.errors = [problem]
         return _page("reset_password.html", 400, form=form)
     try:
-        user = links.user_of(row)
-        connection = flows.connection_of(row.connection_id)
-        profile = None if user else flows.legacy_profile(connection, row.email, "password_reset")
-        user = user or find_by_email(row.email, connection.id)  # moved over since the mail was sent
+        user = _owner(row)
         if user is None:
+            connection = flows.connection_of(row.connection_id)
+            profile = flows.legacy_profile(connection, row.email, "password_reset")
             if profile is None:
                 raise links.LinkError("This link belongs to an account that no longer exists.")
             user = flows.import_profile(connection, profile, password, "password_reset")
         links.redeem(token, links.RESET_PASSWORD)  # committed below, with the new password
+    except links.LinkUsed as used:  # a concurrent submission won
+        return _reset_again(used, form, waiting)
     except links.LinkError as e:
         return error_page("invalid_link", str(e))
     except flows.LegacyUnavailable:
         return error_page("temporarily_unavailable", UNAVAILABLE.format("reset your password"), 503)
     user.email_verified = True  # the reset proved control of the address
     set_password(user, password)
+    return _password_changed(user, waiting)
+
+
+def _reset_again(used: links.LinkUsed, form: NewPasswordForm,
+                 waiting: AuthorizationRequest | None) -> Response:
+    """Answer a used reset link: the password it just set, sent again (a double click), succeeds again.
+
+    Anything else is refused: a used link never sets a password, nor confirms one long after.
+    """
+    if request.method == "POST" and links.just_used(used.row) and form.validate_on_submit():
+        try:
+            user = _owner(used.row)
+        except links.LinkError:
+            user = None
+        if user is not None and verify_password(user.password_hash, form.password.data or ""):
+            return _password_changed(user, waiting)
+    return error_page("invalid_link", str(used))
+
+
+def _owner(row: AccountToken) -> User | None:
+    """Return the user a reset link is for: its own, or the legacy user moved over under its address."""
+    return links.user_of(row) or find_by_email(row.email, row.connection_id)
+
+
+def _password_changed(user: User, waiting: AuthorizationRequest | None) -> Response:
+    """Say that the new password is set, and offer to sign in with it."""
     return _page("notice.html", title="Password changed", waiting=waiting,
                  message="Your new password is set, and every device was signed out. Sign in with it now.",
                  link=url_for("accounts.login", state=waiting.id if waiting else None, email=user.email),

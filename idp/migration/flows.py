@@ -2,8 +2,10 @@
 
 Failure semantics: a script that returns None or raises WrongUsernameOrPassword means "wrong email or
 password". Anything else (an exception, a timeout, a crash, a bad profile, an open circuit
-breaker) raises LegacyUnavailable and creates nothing. A user is created in one transaction with
-its migration event; concurrent first logins of one user create exactly one.
+breaker, every script slot busy) raises LegacyUnavailable and creates nothing. A user is created
+in one transaction with its migration event; concurrent first logins of one user create exactly
+one. A profile whose `user_id` already belongs to a user with another email is refused: two
+legacy users never share an account.
 """
 
 import logging
@@ -61,7 +63,11 @@ def _call(connection: Connection, function: str, args: list[Any], *, email: str,
     script = connection.login_script if function == "login" else connection.get_user_script
     started = time.perf_counter()
     try:
-        outcome = runtime.pool().call(script or "", function, [*args, configuration])
+        outcome = runtime.call(connection.id, script or "", function, [*args, configuration])
+    except runtime.Busy as busy:
+        # Not the store's failure (calls of ours are still waiting on it): the breaker counts those.
+        logger.warning("connection %s: %s() not run: %s", connection.name, function, busy)
+        raise LegacyUnavailable(str(busy)) from None
     except WrongCredentials:
         breaker.success(connection.id)
         record(connection, LOGIN_FAILED, source=source, email=email, duration=time.perf_counter() - started)
@@ -94,6 +100,25 @@ def _call(connection: Connection, function: str, args: list[Any], *, email: str,
     return outcome.value
 
 
+def _refuse(connection: Connection, email: str, source: str, reason: str) -> LegacyUnavailable:
+    """Log and record a refused profile; return the error to raise (nothing is created)."""
+    logger.error("connection %s: rejected a profile: %s", connection.name, reason)
+    record(connection, PROFILE_REJECTED, source=source, email=email, detail=reason)
+    db.session.commit()
+    return LegacyUnavailable(reason)
+
+
+def _taken(profile: Profile, owner: User | None) -> str | None:
+    """Say why the profile cannot be stored beside the user holding its id or email, if it cannot."""
+    if owner is None:
+        return "the email belongs to another user of this connection"
+    if owner.email_normalized != normalize(profile.email):
+        # Its sub is someone else's: importing would hand that account (and its password) over.
+        return (f"the profile's `user_id` {profile.user_id!r} already belongs to {owner.id}, a user "
+                "with another email: two legacy users cannot share an account")
+    return None
+
+
 def _profile(connection: Connection, value: Any, email: str, source: str) -> Profile:
     """Check a returned profile; a bad one is logged and recorded, and nothing is created."""
     try:
@@ -101,10 +126,10 @@ def _profile(connection: Connection, value: Any, email: str, source: str) -> Pro
         if normalize(profile.email) != normalize(email):
             raise ProfileInvalid("the profile's `email` is not the address that was asked for")
     except ProfileInvalid as error:
-        logger.error("connection %s: rejected a profile: %s", connection.name, error)
-        record(connection, PROFILE_REJECTED, source=source, email=email, detail=str(error))
-        db.session.commit()
-        raise LegacyUnavailable(str(error)) from None
+        raise _refuse(connection, email, source, str(error)) from None
+    owner = db.session.get(User, profile.local_id(connection.id))
+    if owner is not None and (reason := _taken(profile, owner)):
+        raise _refuse(connection, email, source, reason)
     return profile
 
 
@@ -126,12 +151,11 @@ def import_profile(connection: Connection, profile: Profile, password: str, sour
     try:
         db.session.commit()
     except IntegrityError:
-        db.session.rollback()  # another request moved the same user over first: use theirs
+        db.session.rollback()  # another request moved the same user over first: use theirs, if theirs
         existing = db.session.get(User, user_id)
-        if existing is None:
-            logger.error("connection %s: a local user already has %s under another id", connection.name,
-                         profile.email)
-            raise LegacyUnavailable("the email belongs to another user of this connection") from None
+        if reason := _taken(profile, existing):
+            raise _refuse(connection, profile.email, source, reason) from None
+        assert existing is not None
         return existing
     except SQLAlchemyError as error:  # a value the database refuses: nothing is created
         db.session.rollback()
@@ -142,8 +166,8 @@ def import_profile(connection: Connection, profile: Profile, password: str, sour
     return user
 
 
-def authenticate(connection: Connection, email: str, password: str) -> User | None:
-    """Sign a user in: locally, or, the first time, against the legacy store (then never again)."""
+def authenticate(connection: Connection, email: str, password: str) -> users.Verified | None:
+    """Check a user's password: locally, or, the first time, against the legacy store (then never again)."""
     user = users.find_by_email(email, connection.id)
     if user is not None or not imports(connection):
         return users.check_password(user, password)
@@ -151,7 +175,10 @@ def authenticate(connection: Connection, email: str, password: str) -> User | No
     value = _call(connection, "login", [email, password], email=email, source="login")
     if value is None:
         return None
-    return import_profile(connection, _profile(connection, value, email, "login"), password, "login", started)
+    user = import_profile(connection, _profile(connection, value, email, "login"), password, "login", started)
+    # Checked against the password it was created with; if a reset has changed it since, the
+    # sign-in notices (users.still_verified).
+    return users.Verified(user, password_changed_at=None)
 
 
 def legacy_profile(connection: Connection, email: str, source: str) -> Profile | None:

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STRINGS = {"name": 255, "given_name": 255, "family_name": 255, "nickname": 255, "picture": 2048}
+MAX_DEPTH = 32  # dicts and lists within the profile, metadata included; JSON columns need no more
 
 
 class ProfileInvalid(ValueError):
@@ -35,22 +36,27 @@ class Profile:
                 for name in self.__dataclass_fields__ if getattr(self, name) != getattr(other, name)]
 
 
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def _check_values(value: object) -> None:
+    """Refuse NUL characters (no database stores them) and nesting deeper than MAX_DEPTH."""
+    # A loop, not recursion: a profile nested a thousand deep must be refused, not crash the request.
+    pending: list[tuple[object, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ProfileInvalid("the profile contains a NUL character, which no database stores")
+        elif isinstance(item, dict | list):
+            if depth >= MAX_DEPTH:
+                raise ProfileInvalid(f"the profile is nested more than {MAX_DEPTH} levels deep")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
 
 
 def parse(value: object) -> Profile:
     """Check a script's return value and turn it into a Profile."""
     if not isinstance(value, dict):
         raise ProfileInvalid(f"the profile must be a dict, not {type(value).__name__}")
-    if _has_nul(value):
-        raise ProfileInvalid("the profile contains a NUL character, which no database stores")
+    _check_values(value)
     user_id = value.get("user_id")
     if isinstance(user_id, bool) or not isinstance(user_id, str | int) or str(user_id).strip() == "":
         raise ProfileInvalid("the profile needs a `user_id` (a non-empty str or an int)")

@@ -9,19 +9,37 @@
         ...  # the legacy store failed: timeout, crash, exception, unusable result
 
 Each worker is `python -I -B -u idp/migration/worker.py` in a session (process group) of its own, with a
-clean environment (PATH, LANG, HOME and TMPDIR only), a private temporary directory as its working
-directory, and limits on address space (RLIMIT_AS), CPU time per call (RLIMIT_CPU), open files and core
-dumps. The parent talks to it over two dedicated pipes in length-prefixed JSON; the worker's stdout and
-stderr are a third pipe, drained during each call into `Outcome.output`, so nothing a script prints can be
-mistaken for an answer. Each distinct source is compiled once per worker into a module of its own, whose
-globals persist between calls (a script can keep a connection pool). Scripts find `WrongUsernameOrPassword`
-among their builtins. The login password, and configuration values under keys such as `db_password` or
-`api_key`, are replaced by "[redacted]" in every message, traceback and output this module hands back.
+clean environment (PATH, LANG, HOME and TMPDIR only) and limits on address space (RLIMIT_AS), CPU time
+per call (RLIMIT_CPU), open files and core dumps. The parent talks to it over two dedicated pipes in
+length-prefixed JSON; the worker's stdout and stderr are a third pipe, drained during each call into
+`Outcome.output`, so nothing a script prints can be mistaken for an answer. Each distinct source is
+compiled once per worker into a module of its own, whose globals persist between calls (a script can
+keep a connection pool). Scripts find `WrongUsernameOrPassword` among their builtins. The login password,
+and configuration values under keys such as `db_password` or `api_key`, are replaced by "[redacted]" in
+every message, traceback and output this module hands back.
 
-What the sandbox does not do: the worker runs as the provider's user, so a script can read whatever the
-provider can read (its files, instance/, keys/, the database file), open network connections, and start
-processes (which stay in its process group unless they start a session of their own). It keeps the
-provider's secrets out of the environment and the provider's memory out of reach; it is not a jail.
+Each worker is a jail (planned by idp.migration.jail, built once per worker by idp.migration.confine)
+for one policy: the files and host:port endpoints the call's configuration names (`Settings` adds
+deployment-wide ones). Its scripts run in user, PID, mount, IPC, UTS and network namespaces of their
+own, as an unprivileged user without capabilities (SCRIPT_UID when idp runs as root), under Landlock and
+seccomp. They read only the Python
+runtime, the virtualenv, the shared libraries, the resolver's and TLS's files, idp.migration.hashes and
+the named files (never the provider's keys, instance folder, database and its journals, nor, when idp
+does not run as root, the socket of its PostgreSQL database: `Settings.protected`, covered by an empty
+mount where they lie inside a folder scripts read, and never bound from /proc, /sys or /dev); they
+write only their private /tmp, a tmpfs of SCRIPT_DISK_MB that ends with the worker; they see no /proc
+and can signal no process outside the jail; they make Unix, IP and netlink sockets only (no AF_VSOCK),
+and connect only to the named endpoints (and the
+resolvers), through the worker's keeper, which connects in their place (SCRIPT_NETWORK "ports": any
+host, on the named ports). Whatever a call starts is killed before its answer comes back, and a worker
+runs at most SCRIPT_PROCESSES processes. Where the kernel lacks a mechanism the worker answers
+`SandboxUnavailable` (logged) unless SCRIPT_JAIL is "partial".
+
+What the jail does not do: module globals and threads live as long as the worker; memory is bounded per
+process (SCRIPT_PROCESSES × SCRIPT_MEMORY_MB in all, plus the disk), not in total by a cgroup; UDP is
+restricted only through connect() (under SCRIPT_NETWORK "ports", which has no network namespace,
+sendto() on an unconnected UDP socket reaches any host: Landlock restricts TCP only), and DNS queries
+can name any host.
 """
 
 import atexit
@@ -30,13 +48,10 @@ import json
 import logging
 import math
 import os
-import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import weakref
@@ -44,11 +59,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from idp.migration import jail
+from idp.migration.confine import JAIL_TMP, PLAN_VARIABLE
+from idp.migration.jail import SECRET_KEY, Policy, Settings
 from idp.migration.worker import HEADER, MAX_REQUEST, MAX_RESPONSE, encode
 
 __all__ = [
-    "BadResult", "Outcome", "Pool", "ScriptCrashed", "ScriptError", "ScriptFailed", "ScriptTimeout",
-    "WrongCredentials",
+    "BadResult", "Outcome", "Pool", "SandboxUnavailable", "ScriptCrashed", "ScriptError", "ScriptFailed",
+    "ScriptTimeout", "Settings", "WrongCredentials",
 ]
 
 logger = logging.getLogger(__name__)
@@ -56,8 +74,8 @@ logger = logging.getLogger(__name__)
 WORKER = Path(__file__).with_name("worker.py")
 OUTPUT_LIMIT = 64 * 1024  # bytes of a call's output kept; the rest is read and dropped
 REDACTED = "[redacted]"
-# Configuration values under these keys are redacted from messages and output, like the password.
-SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|private_?key|credentials?)$", re.IGNORECASE)
+# Configuration values under SECRET_KEY's keys are redacted from messages and output, like the password.
+NOTES = b'{"notes":'  # a partial jail's first message: what it runs without
 
 
 class ScriptError(Exception):
@@ -89,6 +107,10 @@ class ScriptFailed(ScriptError):
         self.line = line  # the innermost line of the script, if any
 
 
+class SandboxUnavailable(ScriptError):
+    """The kernel lacks a mechanism the jail requires (see SCRIPT_JAIL): no script can run."""
+
+
 class BadResult(ScriptError):
     """The script returned something other than a JSON-serializable dict or None."""
 
@@ -113,6 +135,7 @@ class Outcome:
     value: dict[str, Any] | None
     output: str  # the script's stdout and stderr during the call, truncated, secrets redacted
     duration: float  # seconds, waiting for a worker included
+    worker: int = 0  # the pid of the worker that answered, outside its jail (scripts see their own pids)
 
 
 class _Died(Exception):
@@ -143,12 +166,12 @@ class _Output:
 class _Worker:
     """One sandbox subprocess, used by one call at a time."""
 
-    def __init__(self, memory_mb: int, cpu_seconds: int) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="idp-script-"))
-        for name in ("home", "tmp", "work"):
-            (self.root / name).mkdir()
+    def __init__(self, memory_mb: int, cpu_seconds: int, plan: dict[str, Any], policy: Policy) -> None:
+        self.policy = policy
+        self.files = jail.identities(policy.read + policy.folders)
+        # The jail's own /tmp, a tmpfs that ends with the worker; HOME and the working directory are in it.
         env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8",
-               "HOME": str(self.root / "home"), "TMPDIR": str(self.root / "tmp")}
+               "HOME": f"{JAIL_TMP}/home", "TMPDIR": JAIL_TMP, PLAN_VARIABLE: json.dumps(plan)}
         requests_r, requests_w = os.pipe()
         responses_r, responses_w = os.pipe()
         output_r, output_w = os.pipe()
@@ -158,12 +181,11 @@ class _Worker:
                 [sys.executable, "-I", "-B", "-u", str(WORKER), str(requests_r), str(responses_w),
                  str(memory_mb), str(cpu_seconds)],
                 stdin=subprocess.DEVNULL, stdout=output_w, stderr=output_w,
-                pass_fds=(requests_r, responses_w), cwd=self.root / "work", env=env, start_new_session=True,
+                pass_fds=(requests_r, responses_w), cwd="/", env=env, start_new_session=True,
             )
         except BaseException:
             for fd in (requests_w, responses_r, output_r):
                 os.close(fd)
-            shutil.rmtree(self.root, ignore_errors=True)
             raise
         finally:
             for fd in (requests_r, responses_w, output_w):
@@ -184,9 +206,10 @@ class _Worker:
         return self.process.pid
 
     def fresh(self, max_calls: int, max_age: float) -> bool:
-        """Return whether the worker may take another call: alive, and neither too old nor too used."""
-        return (self.calls < max_calls and time.monotonic() - self.started < max_age
-                and not self._exited())
+        """Return whether the worker may take another call: alive, neither too old nor too used, and its
+        configured files still the ones its jail binds (a replaced or removed file needs a new jail)."""
+        return (self.calls < max_calls and time.monotonic() - self.started < max_age and not self._exited()
+                and jail.identities(self.policy.read + self.policy.folders) == self.files)
 
     def _exited(self) -> bool:
         """Return whether the process has ended, without reaping it (its pid stays ours to signal)."""
@@ -213,6 +236,27 @@ class _Worker:
         received = bytearray()
         try:
             while True:
+                if len(received) >= HEADER.size:
+                    (size,) = HEADER.unpack_from(received)
+                    if size > MAX_RESPONSE:
+                        raise _Died(output.text())  # not our protocol: treat as dead
+                    if len(received) >= HEADER.size + size:
+                        body = bytes(received[HEADER.size:HEADER.size + size])
+                        del received[:HEADER.size + size]
+                        if body.startswith(NOTES):
+                            try:
+                                notes = _loads(body)["notes"]
+                                if not isinstance(notes, list):
+                                    raise ValueError("notes are not a list")
+                            except (ValueError, KeyError):  # a script wrote to the channel: not our protocol
+                                raise _Died(output.text()) from None
+                            logger.warning("script worker %d runs in a partial jail: %s", self.pid,
+                                           "; ".join(map(str, notes)))
+                            continue
+                        if received:
+                            raise _Died(output.text())  # more than one answer: not our protocol
+                        self._drain(output)  # written before the answer, so already in the pipe
+                        return body, output.text()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise _Overran(output.text())
@@ -232,13 +276,6 @@ class _Worker:
                             self._drain(output)
                             raise _Died(output.text())
                         received += chunk
-                        if len(received) >= HEADER.size:
-                            (size,) = HEADER.unpack_from(received)
-                            if size > MAX_RESPONSE or len(received) > HEADER.size + size:
-                                raise _Died(output.text())  # not our protocol: treat as dead
-                            if len(received) == HEADER.size + size:
-                                self._drain(output)  # written before the answer, so already in the pipe
-                                return bytes(received[HEADER.size:]), output.text()
         finally:
             if pending:
                 self.poller.unregister(self.requests)
@@ -264,7 +301,7 @@ class _Worker:
             time.sleep(0.005)
 
     def stop(self) -> int | None:
-        """Kill the worker's whole process group, reap it, and remove its directory; return its status."""
+        """Kill the worker's whole process group (its jail dies with it), reap it; return its status."""
         if self.process.returncode is None:
             # Not yet reaped, so the pid (and the group id) cannot have been reused.
             with contextlib.suppress(ProcessLookupError):
@@ -274,7 +311,7 @@ class _Worker:
             except subprocess.TimeoutExpired:
                 logger.error("script worker %d did not die after SIGKILL", self.pid)
         self._close()
-        shutil.rmtree(self.root, ignore_errors=True)
+        jail.remove_folder(self.pid)  # a partial jail without a mount namespace keeps one on the host
         return self.process.returncode
 
     def disown(self) -> None:
@@ -328,14 +365,16 @@ _pools: "weakref.WeakSet[Pool]" = weakref.WeakSet()
 class Pool:
     """A thread-safe pool of sandbox workers, started on first use and recycled.
 
-    A call takes an idle worker, starts one if the pool is below `size`, or waits for one to come back;
-    the whole call, waiting included, is bounded by its timeout. A worker is replaced after `max_calls`
-    calls or `max_age` seconds, and killed at once if it times out or dies. After os.fork the child
-    starts workers of its own (gunicorn forks after import).
+    A worker's jail is built for one policy (what a connection's configuration lets its scripts read and
+    reach), so a call takes an idle worker of its policy, starts one if the pool is below `size` (or
+    replaces the least recently used idle worker of another policy), or waits for one to come back; the
+    whole call, waiting included, is bounded by its timeout. A worker is replaced after `max_calls` calls
+    or `max_age` seconds, and killed at once if it times out or dies. After os.fork the child starts
+    workers of its own (gunicorn forks after import).
     """
 
     def __init__(self, size: int = 2, timeout: float = 20.0, memory_mb: int = 512, cpu_seconds: int = 60,
-                 max_calls: int = 1000, max_age: float = 1200.0) -> None:
+                 max_calls: int = 1000, max_age: float = 1200.0, jail: Settings | None = None) -> None:
         if size < 1 or timeout <= 0 or memory_mb < 64 or cpu_seconds < 1 or max_calls < 1 or max_age <= 0:
             raise ValueError("pool size, timeout, CPU time, calls and age must be positive, memory at least "
                              "64 MB (the interpreter and a database driver need about that much)")
@@ -345,9 +384,11 @@ class Pool:
         self.cpu_seconds = cpu_seconds
         self.max_calls = max_calls
         self.max_age = max_age
+        self.jail = jail or Settings()
         self._closed = False
         self._reset()
         _pools.add(self)
+        _clean_stale_once()
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
@@ -369,7 +410,7 @@ class Pool:
         if len(request) > HEADER.size + MAX_REQUEST:
             raise ValueError(f"a script and its arguments must fit in {MAX_REQUEST // 2**20} MiB of JSON")
         secrets = _secrets(function, args)
-        worker = self._acquire(deadline, limit)
+        worker = self._acquire(deadline, limit, jail.policy(self.jail, args))
         keep = False
         try:
             try:
@@ -386,17 +427,17 @@ class Pool:
                                     output=_redact(str(died), secrets)) from None
             keep = True
             output = _redact(output, secrets)
-            return self._answer(body, output, time.monotonic() - started, secrets)
+            return self._answer(body, output, time.monotonic() - started, secrets, worker.pid)
         except ScriptFailed as failed:
             keep = failed.type_name != "MemoryError"  # a worker that ran out of memory may be unwell
             raise
-        except ScriptCrashed:
+        except (ScriptCrashed, SandboxUnavailable):
             keep = False
             raise
         finally:
             self._release(worker, keep)
 
-    def _answer(self, body: bytes, output: str, duration: float, secrets: list[str]) -> Outcome:
+    def _answer(self, body: bytes, output: str, duration: float, secrets: list[str], pid: int) -> Outcome:
         """Turn a response into an Outcome or the exception it stands for."""
         try:
             response = _loads(body)
@@ -407,9 +448,14 @@ class Pool:
             value = response.get("value")
             if value is not None and not isinstance(value, dict):
                 raise ScriptCrashed("the script worker broke the protocol", output=output)
-            return Outcome(value, output, duration)
+            return Outcome(value, output, duration, pid)
         if kind == "wrong_credentials":
             raise WrongCredentials(output=output, duration=duration)
+        if kind == "jail":
+            message = str(response.get("message"))
+            logger.error("the script jail cannot be built, so no script can run: %s (SCRIPT_JAIL = 'partial' "
+                         "accepts a weaker jail)", message)
+            raise SandboxUnavailable(f"the script jail cannot be built: {message}", output=output)
         if kind == "bad_result":
             raise BadResult(_redact(str(response.get("message")), secrets), output=output)
         if kind == "failed":
@@ -421,21 +467,30 @@ class Pool:
             )
         raise ScriptCrashed("the script worker broke the protocol", output=output)
 
-    def _acquire(self, deadline: float, limit: float) -> _Worker:
-        """Take an idle worker, start one, or wait for one until the deadline."""
+    def _acquire(self, deadline: float, limit: float, policy: Policy) -> _Worker:
+        """Take an idle worker of the policy, start one, or wait for one until the deadline."""
         stale: list[_Worker] = []
         try:
             with self._lock:
                 while True:
                     if self._closed:
                         raise ScriptError("the script pool is closed")
-                    while self._idle:
-                        worker = self._idle.pop()  # the most recently used: its caches are warm
+                    for index in reversed(range(len(self._idle))):  # the most recently used: warm caches
+                        worker = self._idle[index]
+                        if worker.policy != policy:
+                            continue
+                        del self._idle[index]
                         if worker.fresh(self.max_calls, self.max_age):
                             return worker
                         self._workers.discard(worker)
                         stale.append(worker)
                     if len(self._workers) + self._starting < self.size:
+                        self._starting += 1
+                        break
+                    if self._idle:  # full, but an idle worker of another policy makes room
+                        victim = self._idle.pop(0)
+                        self._workers.discard(victim)
+                        stale.append(victim)
                         self._starting += 1
                         break
                     remaining = deadline - time.monotonic()
@@ -445,8 +500,12 @@ class Pool:
         finally:
             for worker in stale:
                 worker.stop()
+        if policy.refused:
+            logger.warning("a connection's configuration names %s: the provider's own files, which its "
+                           "scripts may not read", ", ".join(policy.refused))
         try:
-            worker = _Worker(self.memory_mb, self.cpu_seconds)
+            plan = jail.plan(self.jail, policy, self.memory_mb, connect_timeout=self.timeout)
+            worker = _Worker(self.memory_mb, self.cpu_seconds, plan, policy)
         except BaseException as exc:
             with self._lock:
                 self._starting -= 1
@@ -498,6 +557,17 @@ def _loads(body: bytes) -> dict[str, Any]:
     if not isinstance(response, dict):
         raise ValueError("not an object")
     return response
+
+
+_cleaned = False
+
+
+def _clean_stale_once() -> None:
+    """Remove what workers of a web process that died left on the host (partial jails only)."""
+    global _cleaned
+    if not _cleaned:
+        _cleaned = True
+        jail.clean_stale()
 
 
 def _after_fork() -> None:

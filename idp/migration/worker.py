@@ -1,14 +1,17 @@
 """The child side of the script sandbox: run a migrating connection's scripts for idp.migration.sandbox.
 
 The parent starts this file by path (``python -I -B -u worker.py REQUESTS RESPONSES MEMORY_MB CPU_SECONDS``)
-so that it imports nothing but the standard library and never the provider itself. It reads requests from
-the REQUESTS descriptor and answers on RESPONSES; its stdout and stderr belong to the scripts. Every
-message is 4 bytes of big-endian length, then that many bytes of UTF-8 JSON (never pickle).
+so that it imports nothing of the provider but idp.migration.confine (standard library only), which
+builds the jail first when the IDP_SCRIPT_JAIL variable carries a plan. It reads
+requests from the REQUESTS descriptor and answers on RESPONSES; its stdout and stderr belong to the
+scripts. Every message is 4 bytes of big-endian length, then that many bytes of UTF-8 JSON (never pickle).
 
 Request: ``{"source": str, "function": str, "args": list}``.
 Responses: ``{"ok": true, "value": dict | null}``; ``{"ok": false, "kind": "wrong_credentials"}``;
 ``{"ok": false, "kind": "bad_result", "message": str}``;
-``{"ok": false, "kind": "failed", "type": str, "message": str, "traceback": str, "line": int | null}``.
+``{"ok": false, "kind": "failed", "type": str, "message": str, "traceback": str, "line": int | null}``;
+``{"ok": false, "kind": "jail", "message": str}`` (the jail cannot be built; the worker then ends).
+Before its first response a partial jail sends ``{"notes": [str]}``: the mechanisms it runs without.
 """
 
 import builtins
@@ -24,6 +27,7 @@ import threading
 import time
 import traceback
 import types
+from collections.abc import Callable
 from typing import Any
 
 HEADER = struct.Struct(">I")
@@ -78,11 +82,12 @@ def send(fd: int, data: bytes) -> None:
 def limit(memory_mb: int) -> None:
     """Cap the address space, open files and core dumps of this process (and what it starts)."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    _lower(resource.RLIMIT_NOFILE, OPEN_FILES)
-    _lower(resource.RLIMIT_AS, memory_mb * 1024 * 1024)
+    lower_limit(resource.RLIMIT_NOFILE, OPEN_FILES)
+    lower_limit(resource.RLIMIT_AS, memory_mb * 1024 * 1024)
 
 
-def _lower(which: int, value: int) -> None:
+def lower_limit(which: int, value: int) -> None:
+    """Set a resource limit, soft and hard, to value (or the hard limit, if lower)."""
     _, hard = resource.getrlimit(which)
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
@@ -207,17 +212,34 @@ def handle(request: dict[str, Any], scripts: dict[str, types.ModuleType], cpu_se
     return data
 
 
+def _nothing_to_end() -> None:
+    """Without a jail, a call's processes are the worker's own: none is killed between calls."""
+
+
 def main(argv: list[str]) -> int:
     """Serve requests until the parent closes the channel."""
     requests, responses, memory_mb, cpu_seconds = (int(arg) for arg in argv[1:5])
     for fd in (requests, responses):
         os.set_inheritable(fd, False)  # a script's own subprocesses must not see the channel
+    plan = os.environ.pop("IDP_SCRIPT_JAIL", "")
+    end_call: Callable[[], None] = _nothing_to_end
+    if plan:
+        from idp.migration import confine  # only now: unjailed workers stay light
+
+        notes = confine.confine(json.loads(plan), (requests, responses))  # returns inside the jail
+        end_call = confine.end_call
+        if notes:
+            send(responses, encode({"notes": notes}))
+    else:
+        threading.Thread(target=watch_parent, args=(os.getppid(),), name="watch-parent", daemon=True).start()
     builtins.WrongUsernameOrPassword = WrongUsernameOrPassword  # type: ignore[attr-defined]
     limit(memory_mb)
-    threading.Thread(target=watch_parent, args=(os.getppid(),), name="watch-parent", daemon=True).start()
     scripts: dict[str, types.ModuleType] = {}
     while (request := receive(requests)) is not None:
-        send(responses, handle(request, scripts, cpu_seconds))
+        end_call()  # a thread a former call left may have started processes since that call's answer
+        response = handle(request, scripts, cpu_seconds)
+        end_call()  # before the answer: when the caller has it, nothing the call started is left
+        send(responses, response)
     return 0
 
 

@@ -125,6 +125,8 @@ def test_circuit_breaker_fails_fast_and_closes_when_the_store_is_back(browser, a
     ("{'user_id': 7, 'email': 'someone.else@example.com'}", "not the address"),
     ("['not', 'a', 'dict']", "dict"),
     ("{'user_id': 7, 'email': email, 'user_metadata': {'note': 'a' + chr(0)}}", "NUL"),
+    ("{'user_id': 7, 'email': email, 'app_metadata': __import__('functools').reduce("
+     "lambda inner, _: {'a': [inner]}, range(250), {})}", "levels deep"),  # 500 deep: not a RecursionError
 ])
 def test_bad_profiles_are_refused_with_a_clear_logged_error(browser, legacy, profile, reason, caplog):
     break_script(legacy, f"return {profile}")

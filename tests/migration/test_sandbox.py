@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import threading
 import time
 import warnings
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from idp import ConfigurationError, create_app
 from idp.migration.sandbox import (
     BadResult,
+    Outcome,
     Pool,
     ScriptCrashed,
     ScriptError,
@@ -19,6 +22,7 @@ from idp.migration.sandbox import (
     ScriptTimeout,
     WrongCredentials,
 )
+from tests.migration.processes import alive, in_jail, jail_of
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "hunter2-correct-horse"
@@ -67,12 +71,6 @@ def fails(pool: Pool, source: str, function: str = "f", args: list | None = None
     return caught.value
 
 
-def alive(pid: int) -> bool:
-    """Return whether a process exists and is not a zombie."""
-    try:
-        return " Z " not in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:4]
-    except FileNotFoundError:
-        return False
 
 
 def test_call_returns_the_scripts_value(pool: Pool) -> None:
@@ -147,24 +145,23 @@ def test_the_password_never_appears_in_errors_or_output(pool: Pool) -> None:
 
 def test_a_timeout_kills_the_worker_and_its_children_and_the_next_call_works() -> None:
     source = SCRIPT + (
-        "import subprocess\n"
-        "def spawn():\n"
-        "    global child\n"
-        "    child = subprocess.Popen(['sleep', '30'])\n"
-        "    return {'child': child.pid}\n"
+        "import subprocess, sys\n"
+        "def spawn_and_nap(seconds):\n"
+        "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "    nap(seconds)\n"
     )
-    with Pool(size=1, timeout=0.5) as pool:
-        grandchild = pool.call(source, "spawn", []).value["child"]
-        before = pool.call(source, "pid", []).value["pid"]
+    with Pool(size=1, timeout=1.0) as pool:
+        before = pool.call(source, "pid", []).worker
+        jail = jail_of(before)
         started = time.monotonic()
         with pytest.raises(ScriptTimeout):
-            pool.call(source, "nap", [30])
-        assert time.monotonic() - started < 2.5
+            pool.call(source, "spawn_and_nap", [30])
+        assert time.monotonic() - started < 3
         deadline = time.monotonic() + 2
-        while (alive(before) or alive(grandchild)) and time.monotonic() < deadline:
+        while (alive(before) or in_jail(jail)) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert not alive(before) and not alive(grandchild)
-        assert pool.call(source, "pid", []).value["pid"] != before
+        assert not alive(before) and not in_jail(jail)
+        assert pool.call(source, "pid", []).worker != before
 
 
 def test_a_per_call_timeout_overrides_the_pools(pool: Pool) -> None:
@@ -173,17 +170,18 @@ def test_a_per_call_timeout_overrides_the_pools(pool: Pool) -> None:
     assert pool.call(SCRIPT, "nap", [0.01], timeout=2).value
 
 
-def test_waiting_for_a_free_worker_is_bounded_by_the_timeout(tmp_path: Path) -> None:
-    source = ("import pathlib, time\n"
-              "def f(path):\n    pathlib.Path(path).touch()\n    time.sleep(1)\n    return {}\n")
-    marker = tmp_path / "busy"
-    with Pool(size=1, timeout=5.0) as pool:
+def test_waiting_for_a_free_worker_is_bounded_by_the_timeout() -> None:
+    source = ("import socket, time\n"  # the script says it is busy by connecting to the test
+              "def f(configuration):\n"
+              "    socket.create_connection((configuration['host'], configuration['port'])).close()\n"
+              "    time.sleep(1)\n    return {}\n")
+    with Pool(size=1, timeout=5.0) as pool, socket.create_server(("127.0.0.1", 0)) as busy_signal:
+        configuration = {"host": "127.0.0.1", "port": busy_signal.getsockname()[1]}
         results: list[object] = []
-        busy = threading.Thread(target=lambda: results.append(pool.call(source, "f", [str(marker)]).value))
+        busy = threading.Thread(target=lambda: results.append(pool.call(source, "f", [configuration]).value))
         busy.start()
-        deadline = time.monotonic() + 5
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        busy_signal.settimeout(5)
+        busy_signal.accept()[0].close()
         started = time.monotonic()
         with pytest.raises(ScriptTimeout, match="no script worker came free"):
             pool.call(SCRIPT, "pid", [], timeout=0.2)
@@ -240,15 +238,16 @@ def test_the_environment_holds_none_of_the_providers_secrets(
     monkeypatch.setenv("IDP_SECRET_KEY", "provider-secret")
     monkeypatch.setenv("IDP_DATABASE_URL", "postgresql://idp:secret@db/idp")
     monkeypatch.setenv("DATABASE_URL", "postgresql://idp:secret@db/idp")
-    source = "import os\ndef f():\n    return {'env': dict(os.environ), 'cwd': os.getcwd()}\n"
+    source = ("import os\ndef f():\n    return {'env': dict(os.environ), 'cwd': os.getcwd(),\n"
+              "            'dirs': [os.path.isdir(os.environ[name]) for name in ('HOME', 'TMPDIR')]}\n")
     value = pool.call(source, "f", []).value  # its first worker starts now, under these variables
     assert value is not None
     env = value["env"]
     assert set(env) <= {"PATH", "LANG", "HOME", "TMPDIR"}
     assert "provider-secret" not in json.dumps(env)
-    assert env["LANG"] == "C.UTF-8" and os.path.isdir(env["HOME"]) and os.path.isdir(env["TMPDIR"])
+    assert env["LANG"] == "C.UTF-8" and value["dirs"] == [True, True]
     cwd = Path(value["cwd"])
-    assert cwd.is_dir() and REPO not in (cwd, *cwd.parents)
+    assert REPO not in (cwd, *cwd.parents)
 
 
 def test_printed_output_is_captured_and_cannot_forge_an_answer(pool: Pool) -> None:
@@ -282,12 +281,12 @@ def test_values_that_are_not_json_dicts_are_bad_results(pool: Pool) -> None:
 
 def test_concurrent_calls_share_a_small_pool() -> None:
     with Pool(size=2, timeout=5.0) as pool:
-        results: list[dict] = []
+        results: list[Outcome] = []
         errors: list[BaseException] = []
 
         def run() -> None:
             try:
-                results.append(pool.call(SCRIPT, "nap", [0.05]).value)
+                results.append(pool.call(SCRIPT, "nap", [0.05]))
             except BaseException as error:  # reported below, with the thread's result
                 errors.append(error)
 
@@ -297,22 +296,22 @@ def test_concurrent_calls_share_a_small_pool() -> None:
         for thread in threads:
             thread.join()
     assert not errors and len(results) == 8
-    assert len({result["pid"] for result in results}) <= 2
+    assert len({result.worker for result in results}) <= 2
 
 
 def test_workers_are_recycled_after_max_calls_and_max_age() -> None:
     with Pool(size=1, max_calls=2) as pool:
-        pids = [pool.call(SCRIPT, "pid", []).value["pid"] for _ in range(3)]
+        pids = [pool.call(SCRIPT, "pid", []).worker for _ in range(3)]
     assert pids[0] == pids[1] != pids[2]
     with Pool(size=1, max_age=0.2) as pool:
-        first = pool.call(SCRIPT, "pid", []).value["pid"]
+        first = pool.call(SCRIPT, "pid", []).worker
         time.sleep(0.3)
-        assert pool.call(SCRIPT, "pid", []).value["pid"] != first
+        assert pool.call(SCRIPT, "pid", []).worker != first
 
 
 def test_a_closed_pool_refuses_calls_and_stops_its_workers() -> None:
     pool = Pool(size=1)
-    pid = pool.call(SCRIPT, "pid", []).value["pid"]
+    pid = pool.call(SCRIPT, "pid", []).worker
     pool.close()
     assert not alive(pid)
     with pytest.raises(ScriptError, match="closed"):
@@ -325,7 +324,7 @@ def test_arguments_must_be_json() -> None:
 
 
 def test_a_forked_child_starts_workers_of_its_own(pool: Pool) -> None:
-    parent_worker = pool.call(SCRIPT, "pid", []).value["pid"]
+    parent_worker = pool.call(SCRIPT, "pid", []).worker
     read, write = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+ warns about fork with threads
@@ -334,7 +333,7 @@ def test_a_forked_child_starts_workers_of_its_own(pool: Pool) -> None:
         code = 1
         try:
             os.close(read)
-            worker = pool.call(SCRIPT, "pid", []).value["pid"]
+            worker = pool.call(SCRIPT, "pid", []).worker
             os.write(write, json.dumps({"worker": worker}).encode())
             pool.close()
             code = 0
@@ -346,4 +345,26 @@ def test_a_forked_child_starts_workers_of_its_own(pool: Pool) -> None:
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert report["worker"] != parent_worker
-    assert pool.call(SCRIPT, "pid", []).value["pid"] == parent_worker  # the parent's worker is untouched
+    assert pool.call(SCRIPT, "pid", []).worker == parent_worker  # the parent's worker is untouched
+
+
+@pytest.mark.parametrize("notes", [b'{"notes": 5}', b'{"notes": [', b'{"notes":"x"}'])
+def test_a_forged_notes_message_is_a_crash(pool: Pool, notes: bytes) -> None:
+    """A script writing a partial jail's first message to its response channel breaks the protocol."""
+    source = ("import os, struct, sys\ndef f(body):\n"
+              "    os.write(int(sys.argv[2]), struct.pack('>I', len(body)) + body.encode())\n"
+              "    return {'ok': True}\n")
+    with pytest.raises(ScriptCrashed):
+        pool.call(source, "f", [notes.decode()])
+    assert pool.call(SCRIPT, "pid", []).value
+
+
+@pytest.mark.parametrize("setting", [{"SCRIPT_JAIL": "Partial"}, {"SCRIPT_NETWORK": "all"},
+                                     {"SCRIPT_PROCESSES": "many"}])
+def test_create_app_refuses_a_bad_jail_setting(tmp_path: Path, setting: dict[str, str]) -> None:
+    """At start-up, not as a 500 on the first sign-in."""
+    config = {"SECRET_KEY": "x", "ISSUER": "http://localhost", "INSTANCE_PATH": str(tmp_path / "instance"),
+              "DATABASE_URL": f"sqlite:///{tmp_path}/idp.sqlite3", **setting}
+    with pytest.raises(ConfigurationError, match="script jail setting"):
+        create_app(config, serving=False)
+    assert create_app({k: v for k, v in config.items() if k not in setting}, serving=False)
