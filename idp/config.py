@@ -90,9 +90,10 @@ SCRIPT_CPU_SECONDS = 60
 # error is logged. "partial" accepts a weaker jail: what the kernel has, each lack logged per worker.
 SCRIPT_JAIL = "full"
 # "hosts": scripts reach only the host:port pairs their connection's configuration names (URLs, DSNs,
-# host/port keys; a host named without a port: 5432, 3306, 1433, 1521, 27017, 80 and 443), and the
-# resolvers of /etc/resolv.conf, through a connector outside the jail that checks each connect().
-# "ports": any host, on those ports only (TCP, by Landlock; UDP is then not restricted).
+# host/port keys; a host named without a port: 5432, 3306, 1433, 1521, 27017, 80 and 443), through a
+# connector outside the jail that checks each connect(); their names resolve through the jail's own
+# /etc/hosts, written when a worker starts (no DNS and no UDP inside the jail).
+# "ports": any host by address, on those ports only (TCP, by Landlock).
 SCRIPT_NETWORK = "hosts"
 SCRIPT_CONNECT = ""  # more "host:port" pairs, comma-separated, that every connection's scripts may reach
 SCRIPT_READ = ""  # more files or folders, comma-separated, that every connection's scripts may read

@@ -12,9 +12,11 @@ standard library only (a worker starts faster for it). One worker is four proces
              every other process of the jail, so nothing a script starts outlives its call.
 
 The root is a read-only tmpfs holding read-only bind mounts of the Python runtime, the virtualenv, the
-shared libraries, the resolver's and TLS's files in /etc, idp.migration.hashes and the files the
+shared libraries, the name service's and TLS's files in /etc, idp.migration.hashes and the files the
 connection's configuration names (the provider's protected paths inside them covered by empty, read-only
-mounts); /tmp (also /dev/shm) is a tmpfs of `disk_mb`, gone with the namespace.
+mounts); /tmp (also /dev/shm) is a tmpfs of `disk_mb`, gone with the namespace. There is no DNS in the
+jail (seccomp refuses IP sockets other than TCP): its /etc/hosts holds the names the configuration names,
+as the keeper resolved them when the worker started, and its /etc/resolv.conf no resolver.
 Landlock is reached through a small ctypes layer (its three syscalls): no binding we found is both
 established and cheap to import in every worker.
 """
@@ -28,6 +30,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import resource
 import select
 import shutil
@@ -42,7 +45,8 @@ from typing import Any
 
 from idp.migration.worker import encode, lower_limit, receive, send, watch_parent
 
-DNS_PORT = 53
+HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+LOCALHOST = "localhost"
 PLAN_VARIABLE = "IDP_SCRIPT_JAIL"  # how the parent hands a worker its plan (not argv: world-readable)
 STALE_PREFIX = "idp-script-"  # host folders of partial jails without a mount namespace: idp-script-<pid>-…
 JAIL_TMP = "/tmp"  # noqa: S108 - the jail's own /tmp, a private tmpfs
@@ -280,7 +284,8 @@ class _Jail:
         self.root = os.getuid() == 0
         self.uid, self.gid = (plan["uid"], plan["gid"]) if self.root else (os.getuid(), os.getgid())
         self.policy = plan["policy"]
-        self.ports = sorted({port for _, port in self.policy["endpoints"]} | {DNS_PORT})
+        self.ports = sorted({port for _, port in self.policy["endpoints"]})
+        self.etc_hosts = ""
 
     def lacking(self, what: str) -> None:
         """A mechanism is missing: refuse (full jail) or note it (partial jail)."""
@@ -386,7 +391,7 @@ class _Jail:
                     self._end(status, ready)
                 elif "unshared" in message:
                     self._map(setup, message["unshared"])
-                    _send(sock, {"mapped": True})
+                    _send(sock, {"mapped": True, "hosts": endpoints.hosts_file()})
                 elif "error" in message:
                     if self.full or not ready:
                         self._refuse(message["error"])
@@ -440,6 +445,7 @@ class _Jail:
         reply, _ = _receive(sock)
         if not reply or "mapped" not in reply:
             os._exit(0)
+        self.etc_hosts = str(reply.get("hosts", ""))
         if isolated:
             self.layout.open()
             os.setresgid(self.gid, self.gid, self.gid)
@@ -502,6 +508,8 @@ class _Jail:
         _write(new + "/etc/passwd",
             f"root:x:0:0::/:/usr/sbin/nologin\n{PASSWD_NAME}:x:{self.uid}:{self.gid}::/tmp/home:/usr/sbin/nologin\n")
         _write(new + "/etc/group", f"root:x:0:\n{PASSWD_NAME}:x:{self.gid}:\n")
+        _write(new + "/etc/hosts", self.etc_hosts)  # the configured names, resolved by the keeper
+        _write(new + "/etc/resolv.conf", "# no resolver: names resolve from /etc/hosts only\n")
         os.chdir(new)
         os.mkdir(".old")
         _pivot_root(".", ".old", self.seccomp.get("pivot_root", PIVOT_ROOT.get(os.uname().machine, -1)))
@@ -588,7 +596,9 @@ class _Jail:
         try:
             rules = _Landlock(self.abi, every, NET_BIND_TCP | NET_CONNECT_TCP,
                               SCOPE_SIGNAL | SCOPE_ABSTRACT_UNIX_SOCKET)
-            extra = ["/etc/passwd", "/etc/group"] if isolated else []
+            # Without a mount namespace /etc/hosts is the host's, and a name only DNS knows is unknown.
+            extra = (["/etc/passwd", "/etc/group", "/etc/hosts", "/etc/resolv.conf"] if isolated
+                     else ["/etc/hosts"])
             for path in [*self.layout.read, *extra]:
                 if os.path.exists(path):
                     rules.allow_path(path, devices if path in DEVICES else files | (
@@ -622,8 +632,8 @@ class _Endpoints:
     def __init__(self, named: Iterable[Iterable[Any]], timeout: float) -> None:
         self.named = [(str(host), int(port)) for host, port in named]
         self.timeout = timeout
-        self.dns = set(_nameservers())
         self.allowed: set[tuple[str, int]] = set()
+        self.addresses: dict[str, dict[str, None]] = {}  # host name → its addresses, in the order found
         self.resolved = 0.0
         self._resolve()
 
@@ -631,14 +641,24 @@ class _Endpoints:
         """Look the named hosts up (again): the runner connects to addresses, configurations name hosts."""
         self.resolved = time.monotonic()
         for host, port in self.named:
-            with contextlib.suppress(OSError, UnicodeError):
-                for *_, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-                    self.allowed.add((_normal(address[0]), port))
+            for address in _lookup(host, port):
+                self.allowed.add((address, port))
+                self.addresses.setdefault(host.lower(), {})[address] = None
+
+    def hosts_file(self) -> str:
+        """Return the jail's /etc/hosts: localhost and the named hosts, at the addresses found for them.
+
+        The jail has no DNS: a name resolves there as it did here when the worker started (the keeper
+        allows the addresses it found then, and those it finds later).
+        """
+        local = {address: None for address in _lookup(LOCALHOST, 0)} or {"127.0.0.1": None}
+        names = {LOCALHOST: {**local, **self.addresses.get(LOCALHOST, {})}}
+        names.update((name, found) for name, found in self.addresses.items()
+                     if name != LOCALHOST and HOST_NAME.match(name) and not _is_address(name))
+        return "".join(f"{address} {name}\n" for name, found in names.items() for address in found)
 
     def allows(self, address: str, port: int, stream: bool) -> bool:
-        if port == DNS_PORT and address in self.dns:
-            return True
-        if not stream:
+        if not stream:  # seccomp makes no other IP socket: no datagram leaves the jail
             return False
         if (address, port) not in self.allowed and time.monotonic() - self.resolved > 1.0:
             self._resolve()
@@ -772,13 +792,22 @@ def _write(path: str, text: str) -> None:
         file.write(text)
 
 
-def _nameservers() -> list[str]:
+def _lookup(host: str, port: int) -> list[str]:
+    """Return the addresses of a host (none where it is unknown), in the order the resolver gave them."""
     try:
-        lines = _read("/etc/resolv.conf").splitlines()
-    except OSError:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError):
         return []
-    return [_normal(words[1]) for words in map(str.split, lines)
-            if len(words) > 1 and words[0] == "nameserver"]
+    return list(dict.fromkeys(_normal(str(address[0])) for *_, address in found))
+
+
+def _is_address(host: str) -> bool:
+    """Return whether a host is an IP address rather than a name."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            socket.inet_pton(family, host.split("%")[0])
+            return True
+    return False
 
 
 _confined: _Jail | None = None

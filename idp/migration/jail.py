@@ -45,9 +45,10 @@ HOST_KEY = re.compile(r"(?:^|_)(?:host|hostname|hostaddr|server|address)$", re.I
 PORT_KEY = re.compile(r"(?:^|_)port$", re.IGNORECASE)
 DSN_PAIR = re.compile(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
 HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})(?:/\S*)?$")
-ETC_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf",
-             "/etc/services", "/etc/protocols", "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/certs",
-             "/etc/ssl/openssl.cnf", "/usr/share/ca-certificates", "/usr/share/zoneinfo")
+# The jail's /etc/hosts and an empty /etc/resolv.conf are its own (confine): no DNS from inside it.
+ETC_FILES = ("/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf", "/etc/services", "/etc/protocols",
+             "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/certs", "/etc/ssl/openssl.cnf",
+             "/usr/share/ca-certificates", "/usr/share/zoneinfo")
 LIBRARY_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib")
 # Kernel interfaces a configuration may not name (the jail binds the few devices it needs itself).
 KERNEL_ROOTS = ("/proc", "/sys", "/dev")
@@ -56,6 +57,8 @@ SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 POSTGRES_SOCKET_DIRS = ("/var/run/postgresql", "/run/postgresql", "/tmp")  # noqa: S108
 # Families a script may create sockets of (seccomp refuses the others: AF_VSOCK is no namespace's).
 SOCKET_FAMILIES = (1, 2, 10, 16)  # AF_UNIX, AF_INET, AF_INET6, AF_NETLINK
+IP_FAMILIES = (2, 10)  # AF_INET, AF_INET6: stream sockets only (no UDP, raw, ping or SCTP socket)
+SOCK_STREAM, SOCK_TYPE_MASK = 1, 0xF  # socket()'s type, without SOCK_NONBLOCK and SOCK_CLOEXEC
 AF_MAX = 46
 SCRIPT_MODULES = ("idp.migration.hashes",)  # the provider's code scripts may import (with its packages)
 
@@ -282,7 +285,7 @@ def _seccomp(notify: bool) -> dict[str, Any]:
 
 
 def _program(seccomp: Any, notify: bool) -> bytes:
-    """Return the filter as BPF: DENIED and clone() into namespaces refused, connect() to the keeper."""
+    """Return the filter as BPF: DENIED, namespaces, IP sockets but TCP refused; connect() to the keeper."""
     rules = seccomp.SyscallFilter(seccomp.ALLOW)
     for name in DENIED:
         with contextlib.suppress(Exception):  # a syscall this architecture lacks needs no rule
@@ -303,6 +306,13 @@ def _program(seccomp: Any, notify: bool) -> bytes:
             if family not in SOCKET_FAMILIES:
                 rules.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), name, seccomp.Arg(0, seccomp.EQ, family))
         rules.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), name, seccomp.Arg(0, seccomp.GE, AF_MAX))
+    # IP sockets are TCP only: a datagram goes where sendto() says, past the connect() the keeper checks
+    # (and Landlock restricts TCP only). Names resolve from the jail's /etc/hosts, written by the keeper.
+    for family in IP_FAMILIES:
+        for kind in range(SOCK_TYPE_MASK + 1):
+            if kind != SOCK_STREAM:
+                rules.add_rule(seccomp.ERRNO(errno.EPERM), "socket", seccomp.Arg(0, seccomp.EQ, family),
+                               seccomp.Arg(1, seccomp.MASKED_EQ, SOCK_TYPE_MASK, kind))
     if notify:
         rules.add_rule(seccomp.NOTIFY, "connect")
     read, write = os.pipe()
@@ -332,7 +342,7 @@ class _Fd:
 
 @functools.cache
 def _runtime_paths() -> list[str]:
-    """Return what every script may read: interpreter, virtualenv, libraries, resolver and TLS files."""
+    """Return what every script may read: interpreter, virtualenv, libraries, name service and TLS files."""
     paths = [sys.base_prefix, sys.prefix, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
              sysconfig.get_paths()["platlib"], *LIBRARY_DIRS, *ETC_FILES]
     for package in _module_packages():

@@ -22,24 +22,23 @@ Each worker is a jail (planned by idp.migration.jail, built once per worker by i
 for one policy: the files and host:port endpoints the call's configuration names (`Settings` adds
 deployment-wide ones). Its scripts run in user, PID, mount, IPC, UTS and network namespaces of their
 own, as an unprivileged user without capabilities (SCRIPT_UID when idp runs as root), under Landlock and
-seccomp. They read only the Python
-runtime, the virtualenv, the shared libraries, the resolver's and TLS's files, idp.migration.hashes and
-the named files (never the provider's keys, instance folder, database and its journals, nor, when idp
-does not run as root, the socket of its PostgreSQL database: `Settings.protected`, covered by an empty
-mount where they lie inside a folder scripts read, and never bound from /proc, /sys or /dev); they
-write only their private /tmp, a tmpfs of SCRIPT_DISK_MB that ends with the worker; they see no /proc
-and can signal no process outside the jail; they make Unix, IP and netlink sockets only (no AF_VSOCK),
-and connect only to the named endpoints (and the
-resolvers), through the worker's keeper, which connects in their place (SCRIPT_NETWORK "ports": any
-host, on the named ports). Whatever a call starts is killed before its answer comes back, and a worker
-runs at most SCRIPT_PROCESSES processes. Where the kernel lacks a mechanism the worker answers
-`SandboxUnavailable` (logged) unless SCRIPT_JAIL is "partial".
+seccomp. They read only the Python runtime, the virtualenv, the shared libraries, the name service's and
+TLS's files, idp.migration.hashes and the named files (never the provider's keys, instance folder,
+database and its journals, nor, when idp does not run as root, the socket of its PostgreSQL database:
+`Settings.protected`, covered by an empty mount where they lie inside a folder scripts read, and never
+bound from /proc, /sys or /dev); they write only their private /tmp, a tmpfs of SCRIPT_DISK_MB that ends
+with the worker; they see no /proc and can signal no process outside the jail; they make Unix, TCP and
+netlink sockets only (no AF_VSOCK, no UDP: no datagram leaves the jail), and connect only to the named
+endpoints, through the worker's keeper, which connects in their place (SCRIPT_NETWORK "ports": any host,
+on the named ports). There is no DNS in the jail: its /etc/hosts holds the named hosts, as the keeper
+resolved them at the worker's start, and its /etc/resolv.conf no resolver. Whatever a call starts is
+killed before its answer comes back, and a worker runs at most SCRIPT_PROCESSES processes. Where the
+kernel lacks a mechanism the worker answers `SandboxUnavailable` (logged) unless SCRIPT_JAIL is
+"partial".
 
 What the jail does not do: module globals and threads live as long as the worker; memory is bounded per
-process (SCRIPT_PROCESSES × SCRIPT_MEMORY_MB in all, plus the disk), not in total by a cgroup; UDP is
-restricted only through connect() (under SCRIPT_NETWORK "ports", which has no network namespace,
-sendto() on an unconnected UDP socket reaches any host: Landlock restricts TCP only), and DNS queries
-can name any host.
+process (SCRIPT_PROCESSES × SCRIPT_MEMORY_MB in all, plus the disk), not in total by a cgroup; scripts
+cannot query DNS (no SRV or TXT records: a mongodb+srv URL does not work in the jail).
 """
 
 import atexit

@@ -19,7 +19,7 @@ import requests
 from sqlalchemy import select
 
 from idp.db import db
-from idp.migration import connections, jail
+from idp.migration import confine, connections, jail
 from idp.migration.jail import STALE_PREFIX, clean_stale
 from idp.migration.models import MigrationEvent
 from idp.migration.sandbox import Pool, ScriptCrashed, ScriptFailed, Settings
@@ -521,11 +521,11 @@ def test_only_unix_ip_and_netlink_sockets_can_be_made(network: str) -> None:
                 a, b = socket.socketpair()
                 a.close(), b.close()
                 socket.socket(socket.AF_NETLINK, socket.SOCK_RAW).close()
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                with socket.socket() as tcp:
                     libc = ctypes.CDLL(None, use_errno=True)
-                    fastopen = libc.sendmmsg(udp.fileno(), None, 0, socket.MSG_FASTOPEN)
+                    fastopen = libc.sendmmsg(tcp.fileno(), None, 0, socket.MSG_FASTOPEN)
                     found["sendmmsg"] = fastopen < 0 and errno.errorcode[ctypes.get_errno()]
-                    found["sendmmsg plain"] = libc.sendmmsg(udp.fileno(), None, 0, 0)
+                    found["sendmmsg plain"] = libc.sendmmsg(tcp.fileno(), None, 0, 0)
                 return found
         """)
     assert result.pop("unix") == "connected" and result.pop("sendmmsg plain") == 0
@@ -546,9 +546,94 @@ def test_the_connector_answers_malformed_addresses_and_keeps_serving() -> None:
                     with socket.socket() as tcp:
                         failed = libc.connect(tcp.fileno(), address, len(address)) < 0
                         found[name] = failed and errno.errorcode[ctypes.get_errno()]
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:  # AF_UNSPEC: disconnect
-                    found["unspec"] = libc.connect(udp.fileno(), struct.pack("=H14x", 0), 16)
+                with socket.socket() as tcp:  # AF_UNSPEC: disconnect
+                    found["unspec"] = libc.connect(tcp.fileno(), struct.pack("=H14x", 0), 16)
                 return found
         """)
         assert result == {"short": "EINVAL", "family": "EAFNOSUPPORT", "unspec": 0}
         assert run(pool, "def f():\n    return {'ok': True}\n") == {"ok": True}
+
+
+@pytest.mark.parametrize("network", ["hosts", "ports"])
+def test_no_datagram_leaves_the_jail(network: str) -> None:
+    """UDP (even to a resolver, then sendto() elsewhere), raw, ping and SCTP sockets: none can be made."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        configuration = {"host": "127.0.0.1", "port": str(port)}
+        with jailed(network=network) as pool:
+            result = run(pool, """
+                import ctypes, errno, socket
+                def f(port, configuration):
+                    found = {}
+                    libc = ctypes.CDLL(None, use_errno=True)
+                    for family in (socket.AF_INET, socket.AF_INET6):
+                        for kind in (socket.SOCK_DGRAM, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK
+                                     | socket.SOCK_CLOEXEC, socket.SOCK_RAW, socket.SOCK_SEQPACKET,
+                                     socket.SOCK_DGRAM | 1 << 40):
+                            made = libc.socket(family, ctypes.c_long(kind), socket.IPPROTO_IP)
+                            found[f"{family}/{kind}"] = made < 0 and errno.errorcode[ctypes.get_errno()]
+                    try:  # the escape: a socket connected to a resolver, then sent elsewhere
+                        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                            udp.connect(("127.0.0.1", 53))
+                            udp.sendto(b"out", ("127.0.0.1", port))
+                        found["escape"] = "sent"
+                    except OSError as error:
+                        found["escape"] = errno.errorcode[error.errno]
+                    with socket.socket() as tcp:
+                        found["tcp"] = "made"
+                    return found
+            """, port, configuration)
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            listener.recv(16)
+    assert result.pop("tcp") == "made"
+    assert set(result.values()) == {"EPERM"}, result
+
+
+@pytest.mark.parametrize("network", ["hosts", "ports"])
+def test_a_configured_host_name_resolves_without_dns(network: str) -> None:
+    """The jail's /etc/hosts holds the configured names: "localhost" connects, other names do not resolve."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(10)
+        port = server.getsockname()[1]
+        configuration = {"url": f"postgresql://app@localhost:{port}/legacy"}
+        with jailed(network=network) as pool:
+            result = run(pool, """
+                import socket
+                def f(port, configuration):
+                    found = {}
+                    with socket.create_connection(("localhost", port), timeout=5) as connection:
+                        connection.sendall(b"named")
+                    found["connected"] = True
+                    try:
+                        socket.getaddrinfo("example.com", 443)
+                        found["dns"] = "resolved"
+                    except socket.gaierror:
+                        found["dns"] = "unknown"
+                    with open("/etc/resolv.conf") as file:
+                        found["resolvers"] = [line for line in file if line.startswith("nameserver")]
+                    return found
+            """, port, configuration)
+            peer, _ = server.accept()
+            with peer:
+                assert peer.recv(5) == b"named"
+    assert result == {"connected": True, "dns": "unknown", "resolvers": []}
+
+
+def test_the_keeper_writes_the_jails_hosts_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The names the configuration names, at the addresses the keeper found, and allowed: TCP only."""
+    found = {"db.example": "192.0.2.7", "localhost": "127.0.0.1", "192.0.2.9": "192.0.2.9"}
+
+    def lookup(host: str, port: int, **_: Any) -> list[Any]:
+        if host.lower() not in found:
+            raise socket.gaierror(socket.EAI_NONAME, "unknown")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (found[host.lower()], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    endpoints = confine._Endpoints([("DB.example", 5432), ("192.0.2.9", 80), ("gone.example", 80),
+                                    ("bad\nname", 80)], 1.0)
+    hosts = endpoints.hosts_file().splitlines()
+    assert hosts == ["127.0.0.1 localhost", "192.0.2.7 db.example"]
+    assert endpoints.allows("192.0.2.7", 5432, True) and endpoints.allows("192.0.2.9", 80, True)
+    assert not endpoints.allows("192.0.2.7", 5432, False) and not endpoints.allows("192.0.2.7", 53, True)
