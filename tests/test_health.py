@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import make_url
 
 from idp import create_app
+from idp.db import db
 from tests.conftest import PostgresDatabase, app_for, base_config
 
 
@@ -16,6 +17,8 @@ def test_healthz_answers_503_when_the_database_is_unreachable(tmp_path: Path):
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json == {"status": "unavailable", "database": "unreachable"}
+    with app.app_context():
+        db.engine.dispose()  # which also stops the mail sender the request started
 
 
 class Freezer:
