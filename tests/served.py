@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,8 +15,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import func, select
 
+from idp.db import db
+from idp.migration.flows import SCRIPT_ERROR
+from idp.migration.models import MigrationEvent
 from tests.conftest import KEK, require_service
+from tests.support import csrf_token
 
 IDP = Path(sys.executable).parent / "idp"
 NGINX = "/usr/sbin/nginx"
@@ -177,3 +183,24 @@ def tls_proxy(port: int, upstream: int, tls: tuple[Path, Path, Path], tmp_path: 
         yield url
     finally:
         _stop(proc)
+
+
+def login_page(session: requests.Session, url: str, client_id: str, redirect_uri: str) -> requests.Response:
+    """Open a client's login page at a served provider, as its authorization request leads there."""
+    return session.get(url + "/authorize", timeout=10, params={
+        "client_id": client_id, "response_type": "code", "scope": "openid", "redirect_uri": redirect_uri,
+        "code_challenge": "x" * 43, "code_challenge_method": "S256"})
+
+
+def first_login(session: requests.Session, page: requests.Response, password: str = "legacy password") -> int:
+    """Sign in on a login page as an email never seen before (a first login); return the status."""
+    return session.post(page.url, allow_redirects=False, timeout=30, data={
+        "csrf_token": csrf_token(page.text), "email": f"{uuid.uuid4().hex}@example.com",
+        "password": password}).status_code
+
+
+def script_errors() -> int:
+    """Count the script failures recorded so far in the test's database."""
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(MigrationEvent).where(
+        MigrationEvent.type == SCRIPT_ERROR)) or 0

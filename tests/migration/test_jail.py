@@ -25,8 +25,7 @@ from idp.migration.models import MigrationEvent
 from idp.migration.sandbox import Pool, ScriptCrashed, ScriptFailed, Settings
 from idp.oauth.clients import create_client
 from tests.migration.processes import alive, in_jail, jail_of
-from tests.served import serve
-from tests.support import csrf_token
+from tests.served import first_login, login_page, serve
 
 SECRET = "sibling-secret-" + uuid.uuid4().hex
 
@@ -378,15 +377,10 @@ def test_under_idp_serve_a_script_can_neither_read_nor_kill_the_master(app, data
                               connection_id=connection.id)
     client_id = client.id
 
-    def first_login() -> int:
+    def attacked_login() -> int:
         with requests.Session() as session:
-            authorize = session.get(served.url + "/authorize", timeout=10, params={
-                "client_id": client_id, "response_type": "code", "scope": "openid",
-                "redirect_uri": "https://attacked.example/cb", "code_challenge": "x" * 43,
-                "code_challenge_method": "S256"})
-            return session.post(authorize.url, allow_redirects=False, timeout=30, data={
-                "csrf_token": csrf_token(authorize.text), "email": f"{uuid.uuid4().hex}@example.com",
-                "password": "any password"}).status_code
+            page = login_page(session, served.url, client_id, "https://attacked.example/cb")
+            return first_login(session, page, "any password")
 
     with serve(database_url, tmp_path, workers=2, RATELIMIT_ENABLED="0") as served:
         assert requests.get(served.url + "/healthz", timeout=10).status_code == 200
@@ -395,7 +389,7 @@ def test_under_idp_serve_a_script_can_neither_read_nor_kill_the_master(app, data
         assert "served-test-secret" in Path(f"/proc/{master}/environ").read_text()  # what is at stake
         connection.configuration = {"master": str(master)}
         db.session.commit()
-        statuses = [first_login() for _ in range(4)]
+        statuses = [attacked_login() for _ in range(4)]
         assert set(statuses) <= {400, 503}, statuses
         assert alive(master) and requests.get(served.url + "/healthz", timeout=10).status_code == 200
         assert len({pid for pid, *_ in served.served()}) >= 1 and alive(worker)

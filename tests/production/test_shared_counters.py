@@ -1,23 +1,18 @@
 """Three workers agree on every counter: lockout, its reset, per-IP limits and the circuit breaker."""
 
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import func, select
 
-from idp.db import db
 from idp.migration import connections
-from idp.migration.flows import SCRIPT_ERROR
-from idp.migration.models import MigrationEvent
 from idp.oauth.clients import create_client
 from tests.conftest import PASSWORD
 from tests.mailbox import Mailbox
-from tests.served import Served, serve
+from tests.served import Served, first_login, login_page, script_errors, serve
 from tests.support import csrf_token
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
@@ -121,27 +116,17 @@ def test_the_circuit_breaker_opens_once_for_all_workers(app, database_url: str, 
                               connection_id=connection.id)
     client_id = client.id  # read here: the threads have no app context to load it in
 
-    def first_login(n: int) -> int:
+    def legacy_login(n: int) -> int:
         with requests.Session() as session:
-            authorize = session.get(served.url + "/authorize", timeout=10, params={
-                "client_id": client_id, "response_type": "code", "scope": "openid",
-                "redirect_uri": "https://legacy.example/cb", "code_challenge": "x" * 43,
-                "code_challenge_method": "S256"})
-            return session.post(authorize.url, allow_redirects=False, timeout=30, data={
-                "csrf_token": csrf_token(authorize.text), "email": f"{uuid.uuid4().hex}@example.com",
-                "password": "legacy password"}).status_code
-
-    def script_errors() -> int:
-        db.session.expire_all()
-        return db.session.scalar(select(func.count()).select_from(MigrationEvent).where(
-            MigrationEvent.type == SCRIPT_ERROR)) or 0
+            page = login_page(session, served.url, client_id, "https://legacy.example/cb")
+            return first_login(session, page)
 
     with serve(database_url, tmp_path, workers=WORKERS, RATELIMIT_ENABLED="0") as served:
-        statuses = [s for _ in range(3) for s in at_once(WORKERS, first_login)]
+        statuses = [s for _ in range(3) for s in at_once(WORKERS, legacy_login)]
         assert statuses == [503] * 9
         opened = script_errors()
         # Five failures open it; calls already under way when it opened may add theirs.
         assert 5 <= opened <= 5 + WORKERS - 1
-        answered = on_every_worker(served, first_login)
+        answered = on_every_worker(served, legacy_login)
         assert all(status == 503 for statuses in answered.values() for status in statuses), answered
         assert script_errors() == opened  # open on every worker: no script was called again

@@ -6,22 +6,17 @@ breaker, opened by the scripts' timeouts, makes later first logins fail at once 
 """
 
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import func, select
 
-from idp.db import db
 from idp.migration import connections
-from idp.migration.flows import SCRIPT_ERROR
-from idp.migration.models import MigrationEvent
 from idp.oauth.clients import create_client
 from tests.conftest import PASSWORD
-from tests.served import serve
+from tests.served import first_login, login_page, script_errors, serve
 from tests.support import csrf_token
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
@@ -39,6 +34,7 @@ def login(email, password, configuration):
     time.sleep(30)  # a legacy database that took the connection and never answers
 '''
 
+LEGACY_CALLBACK = "https://legacy.example/cb"
 
 def timed(call: Callable[[], int]) -> tuple[int, float]:
     """Return a call's status and how many seconds it took."""
@@ -47,35 +43,16 @@ def timed(call: Callable[[], int]) -> tuple[int, float]:
     return status, time.perf_counter() - started
 
 
-def script_errors() -> int:
-    """Count the script failures recorded so far."""
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(MigrationEvent).where(
-        MigrationEvent.type == SCRIPT_ERROR)) or 0
-
-
 def test_a_hanging_legacy_store_holds_up_nothing_else(app, user, rp, database_url: str, tmp_path: Path):
     connection = connections.create("hanging", migrating=True)
     connections.set_scripts(connection, login=HANGING_LOGIN)
-    legacy_client, _ = create_client("Legacy app", ["https://legacy.example/cb"], first_party=True,
+    legacy_client, _ = create_client("Legacy app", [LEGACY_CALLBACK], first_party=True,
                                      connection_id=connection.id)
     # Read here: the threads have no app context to load them in.
     legacy_id, email, rp_id, rp_secret = legacy_client.id, user.email, rp.id, rp.secret or ""
 
     with serve(database_url, tmp_path, workers=WORKERS, RATELIMIT_ENABLED="0",
                SCRIPT_TIMEOUT=str(SCRIPT_TIMEOUT), BREAKER_FAILURES="2", BREAKER_COOLDOWN="60") as served:
-
-        def login_page(session: requests.Session) -> requests.Response:
-            """Open the legacy app's login page, as its authorization request leads there."""
-            return session.get(served.url + "/authorize", timeout=10, params={
-                "client_id": legacy_id, "response_type": "code", "scope": "openid",
-                "redirect_uri": "https://legacy.example/cb", "code_challenge": "x" * 43,
-                "code_challenge_method": "S256"})
-
-        def first_login(session: requests.Session, page: requests.Response) -> int:
-            return session.post(page.url, allow_redirects=False, timeout=30, data={
-                "csrf_token": csrf_token(page.text), "email": f"{uuid.uuid4().hex}@example.com",
-                "password": "legacy password"}).status_code
 
         def jwks() -> int:
             return requests.get(served.url + "/.well-known/jwks.json", timeout=30).status_code
@@ -91,7 +68,8 @@ def test_a_hanging_legacy_store_holds_up_nothing_else(app, user, rp, database_ur
                     "csrf_token": csrf_token(page.text), "email": email, "password": PASSWORD}).status_code
 
         sessions = [requests.Session() for _ in range(FIRST_LOGINS)]
-        pages = [login_page(session) for session in sessions]  # loaded first: the posts leave together
+        # Loaded first: the posts leave together.
+        pages = [login_page(session, served.url, legacy_id, LEGACY_CALLBACK) for session in sessions]
         measured: list[tuple[str, int, float]] = []
         with ThreadPoolExecutor(FIRST_LOGINS) as pool:
             waiting = [pool.submit(timed, lambda s=s, p=p: first_login(s, p))
@@ -119,6 +97,7 @@ def test_a_hanging_legacy_store_holds_up_nothing_else(app, user, rp, database_ur
         assert opened >= 2
         with ThreadPoolExecutor(WORKERS) as pool:
             later = list(pool.map(lambda _: timed(lambda: first_login(
-                session := requests.Session(), login_page(session))), range(2 * WORKERS)))
+                session := requests.Session(), login_page(session, served.url, legacy_id, LEGACY_CALLBACK))),
+                range(2 * WORKERS)))
         assert all(status == 503 and seconds < QUICK for status, seconds in later), later
         assert script_errors() == opened  # no script was called
