@@ -4,6 +4,8 @@ import base64
 import hashlib
 import re
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -99,3 +101,12 @@ def auth(rp: RegisteredClient) -> dict[str, Any]:
     if rp.secret is None:
         return {}
     return {"auth": (rp.id, rp.secret)}
+
+
+def in_threads(*targets: Callable[[], object], timeout: float = 60) -> None:
+    """Run each callable in a thread of its own, all started together; wait for them (bounded)."""
+    threads = [threading.Thread(target=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)

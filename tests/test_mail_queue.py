@@ -4,7 +4,6 @@ whatever the SMTP server does, by however many senders share the database."""
 import logging
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from idp.migration.models import MigrationEvent
 from tests.mailbox import Mailbox, Silent
 from tests.migration import conftest as migration
 from tests.migration.conftest import SCRIPT, Legacy
-from tests.support import Browser, csrf_token, query
+from tests.support import Browser, csrf_token, in_threads, query
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -180,11 +179,7 @@ def test_concurrent_claims_take_each_mail_once(app: Flask) -> None:
         except BaseException as error:
             failures.append(error)
 
-    threads = [threading.Thread(target=sender) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    in_threads(*[sender] * 6, timeout=30)
     assert not failures
     assert len(taken) == len(set(taken)) == 60
     assert not queued()

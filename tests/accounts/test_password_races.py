@@ -14,7 +14,7 @@ from idp.accounts.passwords import verify_password
 from idp.db import db
 from idp.migration import flows
 from tests.conftest import PASSWORD
-from tests.support import csrf_token
+from tests.support import csrf_token, in_threads
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -82,11 +82,7 @@ def test_two_clicks_at_once_both_succeed_and_change_the_password_once(app, user,
             barrier.wait(10)
             answers.append(session.post(url, data=data, timeout=30))
 
-        threads = [threading.Thread(target=click) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
+        in_threads(*[click] * 2, timeout=30)
     assert [a.status_code for a in answers] == [200, 200]
     assert all("Password changed" in a.text for a in answers)
     assert password_is(user.id, NEW_PASSWORD)

@@ -1,5 +1,6 @@
 """Abuse protection: per-account delays and lockout, per-IP limits in memory and in Redis."""
 
+import functools
 import threading
 import time
 import uuid
@@ -13,7 +14,7 @@ from flask import Flask
 
 from idp import create_app
 from tests.conftest import PASSWORD, require_service
-from tests.support import Browser, csrf_token
+from tests.support import Browser, csrf_token, in_threads
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -156,11 +157,7 @@ def test_parallel_attempts_cannot_slip_past_the_lockout(app, user, live_server):
 
     for email in emails:  # ten rounds of twelve at once
         barrier, statuses = threading.Barrier(12), []
-        threads = [threading.Thread(target=guess, args=(email, n, barrier, statuses)) for n in range(12)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        in_threads(*[functools.partial(guess, email, n, barrier, statuses) for n in range(12)])
         checked = statuses.count(400)
         assert 1 <= checked <= 3 and statuses.count(429) == 12 - checked  # never more than three
         with requests.Session() as session:  # and the account is locked now, for every password

@@ -13,6 +13,7 @@ from idp.keys.models import CURRENT, NEXT, PREVIOUS, RETIRED, REVOKED, SigningKe
 from idp.oauth.tokens import sign
 from tests.conftest import PASSWORD
 from tests.keys.support import age, jwks_kids, states
+from tests.support import in_threads
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -107,11 +108,7 @@ def test_concurrent_instances_rotate_exactly_once(app):
             finally:
                 db.session.remove()
 
-    threads = [threading.Thread(target=instance) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    in_threads(*[instance] * 6, timeout=30)
     assert not errors
     after = states()
     assert after[PREVIOUS] == keys[CURRENT]

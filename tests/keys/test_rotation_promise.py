@@ -23,6 +23,7 @@ from idp.oauth.tokens import sign
 from tests.interop.browser import TIMEOUT
 from tests.keys.support import age, jwks_kids, states
 from tests.served import serve
+from tests.support import in_threads
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -130,11 +131,7 @@ def test_operators_rotating_at_once_rotate_exactly_once(app):
             finally:
                 db.session.remove()
 
-    threads = [threading.Thread(target=operator) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    in_threads(*[operator] * 4, timeout=30)
     assert not errors
     assert outcomes.count(keys[NEXT][0]) == 1 and set(outcomes) <= {keys[NEXT][0], None, "refused"}
     after = states()

@@ -17,7 +17,7 @@ from idp.migration.models import MigrationEvent
 from idp.migration.status import status
 from tests.interop.browser import authorization_url
 from tests.migration.conftest import LEGACY_PASSWORD, SCRIPT
-from tests.support import csrf_token, pkce, query
+from tests.support import csrf_token, in_threads, pkce, query
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -207,11 +207,7 @@ def test_twenty_concurrent_first_logins_create_exactly_one_user(app, legacy, liv
                 "csrf_token": csrf_token(page.text), "email": "lin@example.com", "password": LEGACY_PASSWORD})
             outcomes.append(answer.status_code)
 
-    threads = [threading.Thread(target=sign_in) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    in_threads(*[sign_in] * 20)
     assert outcomes == [302] * 20
     db.session.expire_all()
     assert users() == 1

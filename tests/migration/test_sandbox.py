@@ -23,6 +23,7 @@ from idp.migration.sandbox import (
     WrongCredentials,
 )
 from tests.migration.processes import alive, in_jail, jail_of
+from tests.support import in_threads
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "hunter2-correct-horse"
@@ -290,11 +291,7 @@ def test_concurrent_calls_share_a_small_pool() -> None:
             except BaseException as error:  # reported below, with the thread's result
                 errors.append(error)
 
-        threads = [threading.Thread(target=run) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        in_threads(*[run] * 8)
     assert not errors and len(results) == 8
     assert len({result.worker for result in results}) <= 2
 

@@ -16,7 +16,7 @@ from idp.migration import connections
 from idp.migration.flows import MIGRATED, PROFILE_REJECTED
 from idp.migration.models import MigrationEvent
 from tests.interop.browser import authorization_url
-from tests.support import csrf_token, pkce, query
+from tests.support import csrf_token, in_threads, pkce, query
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -153,11 +153,7 @@ def test_a_login_and_a_reset_of_the_two_at_once_make_one_account(app, twins, liv
                 "csrf_token": csrf_token(login_page.text), "email": FIRST,
                 "password": PASSWORDS[FIRST]}).status_code
 
-        threads = [threading.Thread(target=reset), threading.Thread(target=sign_in)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
+        in_threads(reset, sign_in)
 
     # Whoever came first has the account; the other is refused and shares nothing.
     assert sorted(statuses.values()) in ([200, 503], [302, 503]), statuses
