@@ -101,10 +101,10 @@ def _ensure_client(env: Mapping[str, str]) -> dict[str, Any]:
         known = json.loads(idp(env, "clients", "list", "--json").stdout)
         match = next((c for c in known if c["client_id"] == saved["client_id"]), None)
         if match is not None and callback in match["redirect_uris"]:
-            idp(env, "clients", "set-connection", saved["client_id"], LEGACY_CONNECTION)
+            idp(env, "clients", "set-connection", "--", saved["client_id"], LEGACY_CONNECTION)
             return saved
         if match is not None:  # registered for another DEMO_PORT: replace it
-            idp(env, "clients", "delete", saved["client_id"])
+            idp(env, "clients", "delete", "--", saved["client_id"])
     created = idp(env, "clients", "create", "--name", CLIENT_NAME, "--redirect-uri", callback,
                   "--post-logout-redirect-uri", rp_url(env) + "/", "--first-party",
                   "--connection", LEGACY_CONNECTION, "--json")

@@ -2,6 +2,7 @@
 
 import ipaddress
 import secrets
+import string
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -9,6 +10,14 @@ from sqlalchemy import select
 from idp.db import db
 from idp.migration.models import NATIVE_ID
 from idp.oauth.models import Client, digest
+
+
+CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_client_id() -> str:
+    """A random client id, alphanumeric so that no command line reads it as an option."""
+    return "".join(secrets.choice(CLIENT_ID_ALPHABET) for _ in range(32))
 
 
 class InvalidClientMetadata(ValueError):
@@ -48,7 +57,7 @@ def create_client(
         raise InvalidClientMetadata("a public client needs at least one redirect URI")
     secret = None if public else Client.new_secret()
     client = Client(
-        id=secrets.token_urlsafe(24), name=name.strip(),
+        id=new_client_id(), name=name.strip(),
         secret_digest=digest(secret) if secret else None, first_party=first_party,
         redirect_uris=[check_uri(u) for u in redirect_uris],
         post_logout_redirect_uris=[check_uri(u) for u in post_logout_redirect_uris or []],

@@ -91,7 +91,7 @@ def test_prepare_twice_reuses_the_client(demo_env, tmp_path):
 
 def test_prepare_replaces_a_deleted_client(prepared):
     env, first = prepared
-    idp(env, "clients", "delete", first["client_id"])
+    idp(env, "clients", "delete", "--", first["client_id"])
 
     second = prepare(env)
 
