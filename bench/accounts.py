@@ -4,7 +4,8 @@ import itertools
 
 from bench.harness import measure, production_hasher, provider
 from bench.tokens import PASSWORD
-from idp.accounts.users import create_user
+from idp.connections.models import NATIVE_ID
+from idp.users.accounts import create_user
 
 
 def main() -> list[tuple[str, float, float]]:
@@ -15,7 +16,7 @@ def main() -> list[tuple[str, float, float]]:
     # Measure the password check, not the lock.
     app = provider(THROTTLE_AFTER=10**9, LOCKOUT_THRESHOLD=10**9)
     with app.app_context():
-        create_user("known@example.com", PASSWORD)
+        create_user("known@example.com", PASSWORD, NATIVE_ID)
     http = app.test_client()
 
     def login(email: str) -> None:

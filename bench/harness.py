@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from flask_migrate import upgrade
 
-from idp import MIGRATIONS, config, create_app
+from idp import SCHEMA, config, create_app
 from idp.keys.store import ensure_keys
 
 
@@ -41,6 +41,6 @@ def provider(**settings: Any) -> Flask:
         "INSTANCE_PATH": str(tmp), "RATELIMIT_ENABLED": False, **settings,
     })
     with app.app_context():
-        upgrade(directory=MIGRATIONS)
+        upgrade(directory=SCHEMA)
         ensure_keys()
     return app

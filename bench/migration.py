@@ -8,7 +8,7 @@ import bcrypt
 import psycopg
 
 from bench.harness import measure, production_hasher, provider
-from idp.migration import connections
+from idp.connections import registry as connections
 from idp.oauth.clients import create_client
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"

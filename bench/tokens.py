@@ -9,8 +9,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench.harness import measure, production_hasher, provider
 from idp import config
-from idp.accounts.users import create_user
+from idp.connections.models import NATIVE_ID
 from idp.oauth.clients import create_client
+from idp.users.accounts import create_user
 
 PASSWORD = "correct horse battery staple"
 
@@ -25,7 +26,7 @@ def main() -> list[tuple[str, float, float]]:
 
     app = provider()
     with app.app_context():
-        create_user("bench@example.com", PASSWORD)
+        create_user("bench@example.com", PASSWORD, NATIVE_ID)
         client, secret = create_client("Bench", ["https://rp.example/cb"], first_party=True)
         client_id = client.id
     assert secret is not None

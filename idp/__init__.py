@@ -1,32 +1,26 @@
 """idp: an OpenID Connect provider with a migrating database connection."""
 
-import ipaddress
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from idp.errors import ConfigurationError
+
 if TYPE_CHECKING:  # the package stays light: sandboxed scripts import idp.migration.hashes
     from flask import Flask
 
-MIGRATIONS = str(Path(__file__).parent / "migrations")
-
-
-class ConfigurationError(RuntimeError):
-    """The configuration cannot run a provider; the message says how to fix it."""
+SCHEMA = str(Path(__file__).parent / "schema")  # the Alembic migrations of our own database
 
 
 def _check_issuer(issuer: str) -> str:
+    from idp.edge import is_loopback
+
     parts = urlsplit(issuer)
     if parts.query or parts.fragment or not parts.hostname:
         raise ConfigurationError(f"IDP_ISSUER must be a URL without query or fragment: {issuer!r}")
-    if parts.scheme != "https":
-        try:
-            loopback = ipaddress.ip_address(parts.hostname).is_loopback
-        except ValueError:
-            loopback = parts.hostname == "localhost"
-        if parts.scheme != "http" or not loopback:
-            raise ConfigurationError("IDP_ISSUER must use https (plain http only on loopback)")
+    if parts.scheme != "https" and (parts.scheme != "http" or not is_loopback(parts.hostname)):
+        raise ConfigurationError("IDP_ISSUER must use https (plain http only on loopback)")
     return issuer.rstrip("/")
 
 
@@ -62,28 +56,28 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     settings_of(app.config, instance_path=app.instance_path)  # a bad SCRIPT_* value stops start-up
 
     from idp import counters, mail, web
-    from idp.accounts import cli as accounts_cli
-    from idp.accounts import views as accounts_views
+    from idp.commands import clients as clients_cli
+    from idp.commands import connections as connections_cli
+    from idp.commands import keys as keys_cli
+    from idp.commands import setup as setup_cli
+    from idp.commands import users as users_cli
     from idp.db import db, migrate
-    from idp.keys import cli as keys_cli
     from idp.keys import kek, store
     from idp.keys import views as keys_views
-    from idp.migration import cli as migration_cli
-    from idp.oauth import cli as oauth_cli
     from idp.oauth import server
     from idp.oauth import views as oauth_views
-    from idp.setup import bp as setup_cli
+    from idp.pages import views as pages_views
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=MIGRATIONS)
+    migrate.init_app(app, db, directory=SCHEMA)
     counters.init_app(app)
     web.init_app(app)
     store.init_app(app)
     mail.init_app(app)
     server.init_app(app)
-    for bp in (keys_views.bp, oauth_views.bp, accounts_views.bp,
-               keys_cli.bp, oauth_cli.bp, accounts_cli.bp, migration_cli.bp, migration_cli.status_bp,
-               setup_cli):
+    for bp in (keys_views.bp, oauth_views.bp, pages_views.bp,
+               keys_cli.bp, clients_cli.bp, users_cli.bp, connections_cli.bp, connections_cli.status_bp,
+               setup_cli.bp):
         app.register_blueprint(bp)
 
     if serving:

@@ -13,6 +13,14 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
+def is_loopback(host: str) -> bool:
+    """Say whether a host name or address is this machine's own (where plain http is acceptable)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def networks(value: str | list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """Parse addresses and networks given as a list or a comma-separated string."""
     items = value.split(",") if isinstance(value, str) else value

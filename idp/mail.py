@@ -52,8 +52,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from idp import ConfigurationError, mail_queue
+from idp import mail_queue
 from idp.db import db
+from idp.errors import ConfigurationError, Unavailable
 from idp.keys import kek
 
 logger = logging.getLogger("idp.mail")
@@ -72,7 +73,7 @@ _WAKE = "idp.mail.wake"  # session.info key: the sender to wake when the session
 F = TypeVar("F", bound=Callable[..., None])
 
 
-class MailError(RuntimeError):
+class MailError(Unavailable):
     """A mail could not be handed to the SMTP server, or SMTP_URL is unusable."""
 
 

@@ -21,11 +21,12 @@ from sqlalchemy import create_engine, text
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from demo.rp import create_rp
-from idp import MIGRATIONS, counters, create_app, mail
-from idp.accounts.users import create_user
+from idp import SCHEMA, counters, create_app, mail
+from idp.connections.models import NATIVE_ID
 from idp.db import db
 from idp.keys.store import ensure_keys
 from idp.oauth.clients import create_client
+from idp.users.accounts import create_user
 from tests.mailbox import Mailbox
 from tests.support import Browser, RegisteredClient
 
@@ -66,7 +67,7 @@ def base_config(database_url: str, tmp: Path) -> dict[str, Any]:
 def _migrated(url: str, tmp: Path) -> None:
     app = create_app(base_config(url, tmp))
     with app.app_context():
-        upgrade(directory=MIGRATIONS)
+        upgrade(directory=SCHEMA)
         ensure_keys()
         db.engine.dispose()
 
@@ -199,7 +200,7 @@ def app(config: dict[str, Any]) -> Iterator[Flask]:
 @pytest.fixture
 def user(app: Flask) -> Any:
     """A native user with a known password."""
-    return create_user("ada@example.com", PASSWORD, name="Ada Lovelace", given_name="Ada",
+    return create_user("ada@example.com", PASSWORD, NATIVE_ID, name="Ada Lovelace", given_name="Ada",
                        family_name="Lovelace", email_verified=True)
 
 

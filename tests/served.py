@@ -17,9 +17,9 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from idp.connections.legacy import SCRIPT_ERROR
+from idp.connections.models import MigrationEvent
 from idp.db import db
-from idp.migration.flows import SCRIPT_ERROR
-from idp.migration.models import MigrationEvent
 from tests.conftest import KEK, require_service
 from tests.support import csrf_token
 

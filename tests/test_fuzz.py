@@ -19,10 +19,11 @@ from sqlalchemy import select, update
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from idp import mail
-from idp.accounts.models import Session
-from idp.accounts.users import create_user
+from idp.connections.models import NATIVE_ID
 from idp.db import db
 from idp.oauth.clients import create_client
+from idp.users.accounts import create_user
+from idp.users.models import Session
 from tests.conftest import PASSWORD, app_for, base_config, fresh_database
 from tests.support import Browser, RegisteredClient, csrf_token, pkce, query
 
@@ -111,7 +112,7 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     tmp = tmp_path_factory.mktemp("fuzz")
     config = base_config(fresh_database(request, request.param, tmp), tmp)
     with app_for({**config, "PROXY_HOPS": 1}) as app:  # so X-Forwarded-* headers are read
-        user = create_user(EMAIL, PASSWORD, name="Ada", email_verified=True)
+        user = create_user(EMAIL, PASSWORD, NATIVE_ID, name="Ada", email_verified=True)
         client, secret = create_client("Fuzz App", ["https://rp.example.com/cb"], first_party=True,
                                        post_logout_redirect_uris=["https://rp.example.com/bye"],
                                        audiences=[API])

@@ -17,12 +17,12 @@ from sqlalchemy import Row, event, select
 from werkzeug.test import TestResponse
 
 from idp import counters, create_app, mail, mail_queue
+from idp.connections import registry as connections
+from idp.connections.legacy import PROFILE_REJECTED
+from idp.connections.models import MigrationEvent
 from idp.db import db
 from idp.keys import kek
 from idp.mail_queue import QueuedMail
-from idp.migration import connections
-from idp.migration.flows import PROFILE_REJECTED
-from idp.migration.models import MigrationEvent
 from tests.mailbox import Mailbox, Silent
 from tests.migration import conftest as migration
 from tests.migration.conftest import SCRIPT, Legacy
@@ -332,7 +332,7 @@ def test_a_reset_asked_for_while_the_legacy_store_is_down_is_mailed_when_it_answ
 
     # The lookup failed and waits for another attempt, as a mail the SMTP server refused would.
     [row] = eventually(lambda: [r for r in queued() if r.attempts >= 2 and not r.claim])
-    assert row.task == "idp.accounts.mails._reset" and "the legacy store is down" in row.last_error
+    assert row.task == "idp.pages.mails._reset" and "the legacy store is down" in row.last_error
     assert not mailbox.messages
     switch.write_text("up")  # in place: the jail shows the file it found
     message = mailbox.wait_for("max@example.com", timeout=10)
@@ -340,7 +340,7 @@ def test_a_reset_asked_for_while_the_legacy_store_is_down_is_mailed_when_it_answ
     assert "Max Legacy" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Choose a new password" in browser.get(path(mailbox.link(message))).text
     retried = [m for m in mail_log(caplog, logging.WARNING) if "the legacy store is down" in m]
-    assert retried and all(m.startswith("task idp.accounts.mails._reset failed (attempt ") for m in retried)
+    assert retried and all(m.startswith("task idp.pages.mails._reset failed (attempt ") for m in retried)
     assert not mail_log(caplog, logging.ERROR)
     assert len(mailbox.messages) == 1
 

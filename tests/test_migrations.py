@@ -5,7 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
-from idp import MIGRATIONS
+from idp import SCHEMA
 from idp.db import db
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
@@ -20,6 +20,6 @@ def differences() -> list:
 def test_migrations_match_the_models_and_reverse(app):
     assert differences() == []
     db.session.remove()
-    downgrade(directory=MIGRATIONS, revision="base")
-    upgrade(directory=MIGRATIONS)
+    downgrade(directory=SCHEMA, revision="base")
+    upgrade(directory=SCHEMA)
     assert differences() == []

@@ -6,8 +6,10 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 
+from idp.errors import ConfigurationError
 
-class KeyEncryptionKeyError(RuntimeError):
+
+class KeyEncryptionKeyError(ConfigurationError):
     """The key-encryption key is missing or does not open the stored keys."""
 
 

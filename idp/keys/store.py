@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from idp.db import db, utcnow
+from idp.errors import IdpError, InvalidInput
 from idp.keys import kek
 from idp.keys.models import CURRENT, NEXT, PREVIOUS, PUBLISHED, RETIRED, REVOKED, SigningKey
 
@@ -26,11 +27,11 @@ _private_keys: dict[str, rsa.RSAPrivateKey] = {}
 _last_maintained: dict[str, float] = {}
 
 
-class KeyNotFound(LookupError):
+class KeyNotFound(InvalidInput):
     """No published key has that kid."""
 
 
-class NextKeyTooNew(Exception):
+class NextKeyTooNew(IdpError):
     """The next key was published less than JWKS_MAX_AGE ago: cached JWKS may lack it."""
 
     def __init__(self, kid: str, safe_at: datetime) -> None:

@@ -1,1 +1,1 @@
-"""The migrating database connection: connections, script runtime, templates, flows."""
+"""Running connection scripts outside Flask: the sandbox and its jail, legacy hashes, profiles, templates."""

@@ -127,7 +127,7 @@ def _hashable(value: Any) -> Any:
 
 @functools.lru_cache(maxsize=16)
 def _settings_of(key: tuple[tuple[str, Any], ...], instance_path: str | None) -> Settings:
-    from idp import ConfigurationError
+    from idp.errors import ConfigurationError
 
     try:
         return Settings.from_config(dict(key), instance_path=instance_path)

@@ -3,11 +3,13 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from idp.errors import InvalidInput
+
 STRINGS = {"name": 255, "given_name": 255, "family_name": 255, "nickname": 255, "picture": 2048}
 MAX_DEPTH = 32  # dicts and lists within the profile, metadata included; JSON columns need no more
 
 
-class ProfileInvalid(ValueError):
+class ProfileInvalid(InvalidInput):
     """A script returned a profile we cannot store; the message says what is wrong."""
 
 

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from idp.errors import IdpError, Unavailable
 from idp.migration import jail
 from idp.migration.confine import JAIL_TMP, PLAN_VARIABLE
 from idp.migration.jail import SECRET_KEY, Policy, Settings
@@ -77,7 +78,7 @@ REDACTED = "[redacted]"
 NOTES = b'{"notes":'  # a partial jail's first message: what it runs without
 
 
-class ScriptError(Exception):
+class ScriptError(Unavailable):
     """The script gave no answer: for the provider, the legacy store failed."""
 
     def __init__(self, message: str, *, output: str = "") -> None:
@@ -114,7 +115,7 @@ class BadResult(ScriptError):
     """The script returned something other than a JSON-serializable dict or None."""
 
 
-class WrongCredentials(Exception):
+class WrongCredentials(IdpError):
     """The script raised WrongUsernameOrPassword.
 
     Not a ScriptError: it is an answer ("wrong email or password"), and must not count as the legacy

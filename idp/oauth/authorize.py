@@ -22,12 +22,12 @@ from authlib.oidc.core.errors import (
 from flask import Response, redirect, render_template, url_for
 from sqlalchemy import select
 
-from idp.accounts.models import Consent, Session
-from idp.accounts.sessions import current_session
 from idp.db import db
 from idp.oauth import pending, tokens
-from idp.oauth.models import AuthorizationRequest, Client
+from idp.oauth.models import AuthorizationRequest, Client, Consent
 from idp.oauth.server import InvalidTargetError, server
+from idp.users.models import Session
+from idp.users.sessions import current_session
 from idp.web import error_page
 
 RESPONSE_MODES = ("query", "form_post")
@@ -154,7 +154,7 @@ def authorize(params: dict[str, str], waiting: AuthorizationRequest | None = Non
         ):
             if "none" in prompts:
                 raise LoginRequiredError(redirect_uri=redirect_uri, state=state)
-            return _send_to("accounts.login", params, waiting)
+            return _send_to("pages.login", params, waiting)
         assert sso is not None
         if waiting is not None and waiting.denied:
             pending.forget(waiting)
@@ -166,7 +166,7 @@ def authorize(params: dict[str, str], waiting: AuthorizationRequest | None = Non
         )):
             if "none" in prompts:
                 raise ConsentRequiredError(redirect_uri=redirect_uri, state=state)
-            return _send_to("accounts.consent", params, waiting)
+            return _send_to("pages.consent", params, waiting)
     except OAuth2Error as error:
         return error_response(error, mode)
     pending.forget(waiting)

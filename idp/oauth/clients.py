@@ -1,16 +1,16 @@
 """Registering and removing relying parties."""
 
-import ipaddress
 import secrets
 import string
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from idp.connections.models import NATIVE_ID
 from idp.db import db
-from idp.migration.models import NATIVE_ID
+from idp.edge import is_loopback
+from idp.errors import InvalidInput
 from idp.oauth.models import Client, digest
-
 
 CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -20,15 +20,8 @@ def new_client_id() -> str:
     return "".join(secrets.choice(CLIENT_ID_ALPHABET) for _ in range(32))
 
 
-class InvalidClientMetadata(ValueError):
+class InvalidClientMetadata(InvalidInput):
     """A redirect URI or other client setting that we refuse to register."""
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def check_uri(uri: str) -> str:
@@ -38,7 +31,7 @@ def check_uri(uri: str) -> str:
         raise InvalidClientMetadata(f"not an absolute URI without fragment or wildcard: {uri}")
     if parts.scheme in ("http", "https") and not parts.hostname:
         raise InvalidClientMetadata(f"no host in {uri}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         raise InvalidClientMetadata(f"http is allowed only on loopback: {uri}")
     if parts.scheme in ("javascript", "data", "file"):
         raise InvalidClientMetadata(f"scheme not allowed: {uri}")

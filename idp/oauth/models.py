@@ -1,4 +1,4 @@
-"""Clients, authorization codes, grants and the tokens issued under them."""
+"""Clients, authorization codes, grants, the tokens issued under them, and consents."""
 
 import hashlib
 import hmac
@@ -6,11 +6,11 @@ import secrets
 from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin, scope_to_list
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from idp.connections.models import NATIVE_ID
 from idp.db import UTCDateTime, db, utcnow
-from idp.migration.models import NATIVE_ID
 
 SCOPES = ("openid", "profile", "email", "offline_access")
 
@@ -197,3 +197,16 @@ class Token(db.Model):
 
     def is_expired(self) -> bool:
         return self.access_expires_at <= utcnow()
+
+
+class Consent(db.Model):
+    """The scopes a user has allowed a third-party client."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("user_id", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(1024))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,8 +10,8 @@ from sqlalchemy import delete
 
 from idp.db import db, utcnow
 from idp.oauth.models import AuthorizationRequest, Client
+from idp.users.sessions import BROWSER
 
-BROWSER = "bid"  # the cookie key naming this browser, so a request works only where it began
 HANDLE = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what secrets.token_urlsafe(16) makes
 
 

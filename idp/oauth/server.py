@@ -23,10 +23,11 @@ from flask import Flask, current_app
 from flask import request as flask_request
 from sqlalchemy import select, update
 
-from idp.accounts.models import User
 from idp.db import db, utcnow
 from idp.oauth import tokens
 from idp.oauth.models import AuthorizationCode, Client, Grant, Token, digest
+from idp.users.accounts import credentials_changed
+from idp.users.models import User
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -368,8 +369,13 @@ class Server(AuthorizationServer):
 server = Server()
 
 
+def _revoke_on_credentials_change(user_id: str) -> None:
+    revoke_user_grants(user_id)
+
+
 def init_app(app: Flask) -> None:
-    """Register grants and endpoints."""
+    """Register grants and endpoints, and revoke a user's grants whenever their credentials change."""
+    credentials_changed.connect(_revoke_on_credentials_change)
     server.init_app(app, query_client=query_client, save_token=lambda token, request: db.session.commit())
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])
     server.register_grant(RefreshTokenGrant)

@@ -10,13 +10,14 @@ from typing import Any
 import jwt
 from flask import current_app
 
-from idp.accounts.models import User
 from idp.db import db, utcnow
+from idp.errors import IdpError
 from idp.keys.store import KeyNotFound, public_key, signing_key
 from idp.oauth.models import Client, Grant, Token, digest
+from idp.users.models import User
 
 
-class InvalidToken(Exception):
+class InvalidToken(IdpError):
     """A token that is malformed, wrongly signed, expired, or for someone else."""
 
 

@@ -9,13 +9,13 @@ from flask_wtf import FlaskForm
 from sqlalchemy import Engine, create_engine, make_url, select
 from sqlalchemy.pool import NullPool
 
-from idp.accounts.models import User
-from idp.accounts.sessions import current_session, end_session
 from idp.db import db
 from idp.oauth import authorize as authz
 from idp.oauth import pending, tokens
 from idp.oauth.models import SCOPES
 from idp.oauth.server import AUTH_METHODS, query_client, server
+from idp.users.models import User
+from idp.users.sessions import current_session, end_session
 from idp.web import csrf, error_page, per_ip
 
 bp = Blueprint("oauth", __name__)

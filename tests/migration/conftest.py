@@ -8,8 +8,8 @@ import bcrypt
 import pytest
 from flask import Flask
 
-from idp.migration import connections
-from idp.migration.models import Connection
+from idp.connections import registry as connections
+from idp.connections.models import Connection
 from idp.oauth.clients import create_client
 from tests.support import RegisteredClient
 

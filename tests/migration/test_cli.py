@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
+from idp.connections.models import Connection
 from idp.db import db
-from idp.migration.models import Connection
 from idp.oauth.models import Client
 from tests.migration.conftest import LEGACY_PASSWORD, SCRIPT
 

@@ -10,11 +10,11 @@ import requests
 from sqlalchemy import func, select
 
 from idp import mail
-from idp.accounts.models import User
+from idp.connections import registry as connections
+from idp.connections.models import MigrationEvent
+from idp.connections.status import status
 from idp.db import db
-from idp.migration import connections
-from idp.migration.models import MigrationEvent
-from idp.migration.status import status
+from idp.users.models import User
 from tests.interop.browser import authorization_url
 from tests.migration.conftest import LEGACY_PASSWORD, SCRIPT
 from tests.support import csrf_token, in_threads, pkce, query

@@ -18,10 +18,11 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from idp.connections import registry as connections
+from idp.connections.models import MigrationEvent
 from idp.db import db
-from idp.migration import confine, connections, jail
+from idp.migration import confine, jail
 from idp.migration.jail import STALE_PREFIX, clean_stale
-from idp.migration.models import MigrationEvent
 from idp.migration.sandbox import Pool, ScriptCrashed, ScriptFailed, Settings
 from idp.oauth.clients import create_client
 from tests.migration.processes import alive, in_jail, jail_of

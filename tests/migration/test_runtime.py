@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from idp.migration import runtime
+from idp.connections import runtime
 
 PR_GET_DUMPABLE = 3
 

@@ -9,12 +9,12 @@ import requests
 from sqlalchemy import func, select
 
 from idp import mail
-from idp.accounts.models import Session, User
-from idp.accounts.passwords import verify_password
+from idp.connections import registry as connections
+from idp.connections.legacy import MIGRATED, PROFILE_REJECTED
+from idp.connections.models import MigrationEvent
 from idp.db import db
-from idp.migration import connections
-from idp.migration.flows import MIGRATED, PROFILE_REJECTED
-from idp.migration.models import MigrationEvent
+from idp.users.models import Session, User
+from idp.users.passwords import verify_password
 from tests.interop.browser import authorization_url
 from tests.support import csrf_token, in_threads, pkce, query
 

@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import update
 from werkzeug.test import TestResponse
 
-from idp.accounts.models import Session, User
-from idp.accounts.users import create_user
+from idp.connections.models import NATIVE_ID
 from idp.db import db
 from idp.oauth.clients import create_client
 from idp.oauth.models import AuthorizationCode, digest
+from idp.users.accounts import create_user
+from idp.users.models import Session, User
 from tests.conftest import PASSWORD
 from tests.support import Browser, RegisteredClient, auth, query
 
@@ -399,7 +400,7 @@ def test_id_token_hint_of_another_user_with_prompt_none_answers_login_required(
     app, browser, user, rp
 ):
     """Refuse to answer silently for a different user than the hint names."""
-    other = create_user("grace@example.com", PASSWORD, name="Grace Hopper")
+    other = create_user("grace@example.com", PASSWORD, NATIVE_ID, name="Grace Hopper")
     hint = Browser(app.test_client())
     hint_token = tokens_for(hint, other, rp)["id_token"]
     browser.sign_in(rp, user.email, PASSWORD)

@@ -12,11 +12,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.test import TestResponse
 
-from idp.accounts.models import User
 from idp.db import db, utcnow
 from idp.oauth import tokens
 from idp.oauth.clients import create_client
 from idp.oauth.models import AuthorizationCode, Token, digest
+from idp.users.models import User
 from tests.conftest import PASSWORD
 from tests.support import Browser, RegisteredClient, auth, pkce, query
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from idp.migration import connections
+from idp.connections import registry as connections
 from idp.oauth.clients import create_client
 from tests.conftest import PASSWORD
 from tests.mailbox import Mailbox

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from idp.migration import connections
+from idp.connections import registry as connections
 from idp.oauth.clients import create_client
 from tests.conftest import PASSWORD
 from tests.served import first_login, login_page, script_errors, serve

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from idp.migration import connections
+from idp.connections import registry as connections
 from idp.migration.sandbox import Pool, ScriptFailed
 
 TEMPLATES = ["aspnet_membership", "mongodb", "mssql", "mysql", "noop", "oracle", "postgres", "sqlite",

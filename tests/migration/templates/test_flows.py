@@ -13,11 +13,11 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
-from idp.accounts.models import User
+from idp.connections import registry as connections
+from idp.connections.models import Connection, MigrationEvent
 from idp.db import db
-from idp.migration import connections
-from idp.migration.models import Connection, MigrationEvent
 from idp.oauth.clients import create_client
+from idp.users.models import User
 from tests.migration.templates.conftest import Person, Store
 from tests.support import Browser, RegisteredClient, csrf_token, query
 

@@ -8,7 +8,7 @@ import psycopg
 import pymysql
 import pytest
 
-from idp.migration import connections
+from idp.connections import registry as connections
 from idp.migration.sandbox import Pool, ScriptError, ScriptFailed, WrongCredentials
 from tests.migration.templates.conftest import (
     MARIADB,

@@ -6,6 +6,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
+from idp.users.models import normalize
+
 _hashers: dict[tuple[int, int, int], PasswordHasher] = {}
 _dummy_hashes: dict[tuple[int, int, int], str] = {}
 
@@ -62,8 +64,8 @@ def policy_error(password: str, email: str) -> str | None:
         return f"Use at least {minimum} characters."
     if len(password) > 1024:
         return "Use at most 1024 characters."
-    lowered = password.lower()
-    if lowered == email.strip().lower() or lowered == email.strip().lower().split("@")[0]:
+    lowered, address = password.lower(), normalize(email)
+    if lowered in (address, address.split("@")[0]):
         return "Don't use your email address as your password."
     if lowered in _common():
         return "This password is too common. Choose one that is harder to guess."

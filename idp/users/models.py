@@ -1,4 +1,4 @@
-"""Users, their SSO sessions and their consents."""
+"""Users and their SSO sessions."""
 
 import secrets
 from datetime import datetime
@@ -8,7 +8,6 @@ from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import UTCDateTime, db, utcnow
-from idp.migration.models import NATIVE_ID
 
 
 def normalize(email: str) -> str:
@@ -28,7 +27,7 @@ class User(db.Model):
     __table_args__ = (UniqueConstraint("connection_id", "email_normalized"),)
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True, default=new_user_id)
-    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"), default=NATIVE_ID)
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"))  # its user store
     email: Mapped[str] = mapped_column(String(320))
     # Lower-cased copy: email is unique per connection, case-insensitively.
     email_normalized: Mapped[str] = mapped_column(String(320))
@@ -61,36 +60,3 @@ class Session(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class Consent(db.Model):
-    """The scopes a user has allowed a third-party client."""
-
-    __tablename__ = "consents"
-    __table_args__ = (UniqueConstraint("user_id", "client_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
-    scope: Mapped[str] = mapped_column(String(1024))
-    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class AccountToken(db.Model):
-    """A single-use token behind an emailed link (email verification, password reset).
-
-    A reset link for a legacy user who has not moved over yet has no user: it names the connection
-    and the email, and the user is created from the legacy store when the link is used.
-    """
-
-    __tablename__ = "account_tokens"
-
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"),
-                                               default=NATIVE_ID)
-    purpose: Mapped[str] = mapped_column(String(32))
-    email: Mapped[str] = mapped_column(String(320))  # the address it was sent to
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

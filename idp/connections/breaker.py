@@ -13,6 +13,7 @@ import hashlib
 from flask import current_app
 
 from idp.counters import storage as _storage
+from idp.users.models import normalize
 
 
 def is_open(connection_id: str) -> bool:
@@ -23,7 +24,7 @@ def is_open(connection_id: str) -> bool:
 def failure(connection_id: str, email: str) -> bool:
     """Count a failed call for an email; return True when it opens the breaker."""
     config, storage = current_app.config, _storage()
-    seen = f"idp:breaker:seen:{connection_id}:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    seen = f"idp:breaker:seen:{connection_id}:" + hashlib.sha256(normalize(email).encode()).hexdigest()
     if storage.incr(seen, config["BREAKER_WINDOW"]) > 1:
         return False
     failures = storage.incr(f"idp:breaker:fail:{connection_id}", config["BREAKER_WINDOW"])

@@ -3,8 +3,14 @@
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from idp.accounts import links, mails, throttle
-from idp.accounts.forms import (
+from idp.connections import stores
+from idp.connections.legacy import LegacyUnavailable
+from idp.db import db
+from idp.oauth import pending
+from idp.oauth.authorize import consented_items
+from idp.oauth.models import AuthorizationRequest, Consent
+from idp.pages import links, mails
+from idp.pages.forms import (
     ActionForm,
     ChangePasswordForm,
     ConsentForm,
@@ -13,36 +19,31 @@ from idp.accounts.forms import (
     ResetRequestForm,
     SignupForm,
 )
-from idp.accounts.models import AccountToken, Consent, User
-from idp.accounts.passwords import policy_error, verify_password
-from idp.accounts.sessions import current_session, end_session, end_user_sessions, start_session
-from idp.accounts.users import UserExists, create_user, find_by_email, set_password, still_verified
-from idp.db import db
-from idp.migration import flows
-from idp.migration.models import Connection
-from idp.oauth import pending
-from idp.oauth.authorize import consented_items
-from idp.oauth.models import AuthorizationRequest
-from idp.oauth.server import revoke_user_grants
+from idp.pages.models import AccountToken
+from idp.users import accounts, throttle
+from idp.users.accounts import UserExists, set_password, still_verified
+from idp.users.models import User
+from idp.users.passwords import policy_error, verify_password
+from idp.users.sessions import current_session, end_session, end_user_sessions, start_session
 from idp.web import error_page, per_ip
 
-bp = Blueprint("accounts", __name__)
+bp = Blueprint("pages", __name__)
 
 WRONG_CREDENTIALS = "Wrong email or password."
 ACCOUNT_EXISTS = "An account with this email already exists. Sign in, or reset your password."
 UNAVAILABLE = "We can't {} right now. Please try again in a few minutes."
 
 
-def _connection(waiting: AuthorizationRequest | None) -> Connection:
-    """Return the connection the pages act on: the waiting request's client's, else the native one."""
+def _store(waiting: AuthorizationRequest | None) -> stores.UserStore:
+    """Return the user store the pages act on: the waiting request's client's, else the native one."""
     client = pending.client_of(waiting)
-    return flows.connection_of(client.connection_id if client else None)
+    return stores.by_id(client.connection_id if client else None)
 
 
 def _continue(waiting: AuthorizationRequest | None) -> Response:
     if waiting is not None:
         return redirect(url_for("oauth.resume", state=waiting.id))
-    return redirect(url_for("accounts.account"))
+    return redirect(url_for("pages.account"))
 
 
 def _page(template: str, status: int = 200, **context: object) -> Response:
@@ -91,7 +92,7 @@ def login() -> Response:
     """Sign in with email and password."""
     waiting = pending.find(request.args.get("state"))
     if waiting is None and request.method == "GET" and _signed_in_user():
-        return redirect(url_for("accounts.account"))
+        return redirect(url_for("pages.account"))
     form = LoginForm()
     if request.method == "GET":
         hint = request.args.get("email") or (waiting.params.get("login_hint") if waiting else None)
@@ -99,20 +100,20 @@ def login() -> Response:
     if not form.validate_on_submit():
         return _page("login.html", _form_status(), form=form, waiting=waiting)
     email, password = form.email.data or "", form.password.data or ""
-    connection = _connection(waiting)
-    if wait := throttle.begin(connection.id, email):
-        if wait.new and (owner := find_by_email(email, connection.id)):
+    store = _store(waiting)
+    if wait := throttle.begin(store.id, email):
+        if wait.new and (owner := store.find(email)):
             mails.locked(owner)
         return _throttled("login.html", wait, form=form, waiting=waiting)
     try:
-        verified = flows.authenticate(connection, email, password)
-    except flows.LegacyUnavailable:
+        verified = store.authenticate(email, password)
+    except LegacyUnavailable:
         return _page("login.html", 503, form=form, waiting=waiting, error=UNAVAILABLE.format("sign you in"))
     if verified is None:
-        if throttle.failed(connection.id, email) and (owner := find_by_email(email, connection.id)):
+        if throttle.failed(store.id, email) and (owner := store.find(email)):
             mails.locked(owner)
         return _page("login.html", 400, form=form, waiting=waiting, error=WRONG_CREDENTIALS)
-    throttle.clear(connection.id, email)  # before the sign-in's transaction: counters write on their own
+    throttle.clear(store.id, email)  # before the sign-in's transaction: counters write on their own
     if not still_verified(verified):  # a reset changed the password since it was checked
         db.session.rollback()
         return _page("login.html", 400, form=form, waiting=waiting, error=WRONG_CREDENTIALS)
@@ -134,14 +135,11 @@ def signup() -> Response:
     if problem := policy_error(password, email):
         form.password.errors = [problem]
         return _page("signup.html", 400, form=form, waiting=waiting)
-    connection = _connection(waiting)
     try:
-        if flows.legacy_profile(connection, email, "signup") is not None:
-            raise UserExists(email)  # moves over on sign-in or reset: never a duplicate
-        user = create_user(email, password, connection.id, name=(form.name.data or "").strip() or None)
+        user = _store(waiting).create(email, password, name=(form.name.data or "").strip() or None)
     except UserExists:
         return _page("signup.html", 400, form=form, waiting=waiting, error=ACCOUNT_EXISTS)
-    except flows.LegacyUnavailable:
+    except LegacyUnavailable:
         return _page("signup.html", 503, form=form, waiting=waiting, error=UNAVAILABLE.format("sign you up"))
     mails.verification(user)
     db.session.commit()
@@ -168,7 +166,7 @@ def verify_email() -> Response:
     end_user_sessions(user.id, keep=sso.id if sso and sso.user_id == user.id else None)
     db.session.commit()
     return _page("notice.html", title="Email verified",
-                 message=f"Thank you: {user.email} is verified.", link=url_for("accounts.account"),
+                 message=f"Thank you: {user.email} is verified.", link=url_for("pages.account"),
                  link_text="Go to your account")
 
 
@@ -184,9 +182,9 @@ def reset_request() -> Response:
     if not form.validate_on_submit():
         return _page("reset_request.html", _form_status(), form=form, waiting=waiting)
     email = form.email.data or ""
-    mails.password_reset(email, _connection(waiting).id, waiting.id if waiting else None)
+    mails.password_reset(email, _store(waiting).id, waiting.id if waiting else None)
     return _page("notice.html", title="Check your inbox", waiting=waiting,
-                 back=url_for("accounts.login", state=waiting.id if waiting else None, email=email),
+                 back=url_for("pages.login", state=waiting.id if waiting else None, email=email),
                  message=f"If an account exists for {email}, we have sent it a link to choose a new "
                          "password. The link works once and expires soon.")
 
@@ -215,19 +213,15 @@ def reset_password() -> Response:
         form.password.errors = [problem]
         return _page("reset_password.html", 400, form=form)
     try:
-        user = _owner(row)
+        user = links.user_of(row) or stores.by_id(row.connection_id).reset_owner(row.email, password)
         if user is None:
-            connection = flows.connection_of(row.connection_id)
-            profile = flows.legacy_profile(connection, row.email, "password_reset")
-            if profile is None:
-                raise links.LinkError("This link belongs to an account that no longer exists.")
-            user = flows.import_profile(connection, profile, password, "password_reset")
+            raise links.LinkError("This link belongs to an account that no longer exists.")
         links.redeem(token, links.RESET_PASSWORD)  # committed below, with the new password
     except links.LinkUsed as used:  # a concurrent submission won
         return _reset_again(used, form, waiting)
     except links.LinkError as e:
         return error_page("invalid_link", str(e))
-    except flows.LegacyUnavailable:
+    except LegacyUnavailable:
         return error_page("temporarily_unavailable", UNAVAILABLE.format("reset your password"), 503)
     user.email_verified = True  # the reset proved control of the address
     set_password(user, password)
@@ -252,14 +246,14 @@ def _reset_again(used: links.LinkUsed, form: NewPasswordForm,
 
 def _owner(row: AccountToken) -> User | None:
     """Return the user a reset link is for: its own, or the legacy user moved over under its address."""
-    return links.user_of(row) or find_by_email(row.email, row.connection_id)
+    return links.user_of(row) or stores.by_id(row.connection_id).find(row.email)
 
 
 def _password_changed(user: User, waiting: AuthorizationRequest | None) -> Response:
     """Say that the new password is set, and offer to sign in with it."""
     return _page("notice.html", title="Password changed", waiting=waiting,
                  message="Your new password is set, and every device was signed out. Sign in with it now.",
-                 link=url_for("accounts.login", state=waiting.id if waiting else None, email=user.email),
+                 link=url_for("pages.login", state=waiting.id if waiting else None, email=user.email),
                  link_text="Sign in")
 
 
@@ -268,7 +262,7 @@ def account() -> Response:
     """Show the signed-in user's account: verification, password change, signing out everywhere."""
     user = _signed_in_user()
     if user is None:
-        return redirect(url_for("accounts.login"))
+        return redirect(url_for("pages.login"))
     return _account_page(user)
 
 
@@ -278,7 +272,7 @@ def change_password() -> Response:
     """Change the password after checking the current one."""
     sso, user = current_session(), _signed_in_user()
     if sso is None or user is None:
-        return redirect(url_for("accounts.login"))
+        return redirect(url_for("pages.login"))
     form = ChangePasswordForm(prefix="pw")
 
     if not form.validate_on_submit():
@@ -305,14 +299,13 @@ def sign_out_everywhere() -> Response:
     """End every session of the user, this one included, and revoke their refresh tokens."""
     user = _signed_in_user()
     if user is not None and ActionForm().validate_on_submit():
-        revoke_user_grants(user.id)
-        end_user_sessions(user.id)
+        accounts.sign_out_everywhere(user.id)
         db.session.commit()
         end_session()
         return _page("notice.html", title="Signed out everywhere",
                      message="Every device and application signed in with your account was signed out.",
-                     link=url_for("accounts.login"), link_text="Sign in again")
-    return redirect(url_for("accounts.account"))
+                     link=url_for("pages.login"), link_text="Sign in again")
+    return redirect(url_for("pages.account"))
 
 
 @bp.post("/u/account/verify-email")
@@ -320,7 +313,7 @@ def resend_verification() -> Response:
     """Send the verification mail again."""
     user = _signed_in_user()
     if user is None or not ActionForm().validate_on_submit():
-        return redirect(url_for("accounts.account"))
+        return redirect(url_for("pages.account"))
     if not user.email_verified:
         mails.verification(user)
         db.session.commit()
@@ -334,7 +327,7 @@ def consent() -> Response:
     sso = current_session()
     client = pending.client_of(waiting)
     if waiting is None or sso is None or client is None:
-        return _continue(waiting) if waiting else redirect(url_for("accounts.login"))
+        return _continue(waiting) if waiting else redirect(url_for("pages.login"))
     form = ConsentForm()
     audience = waiting.params.get("audience")
     items = consented_items(client.get_allowed_scope(waiting.params.get("scope")), audience)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from idp import counters
-from idp.accounts.models import normalize
+from idp.users.models import normalize
 
 
 @dataclass(frozen=True)

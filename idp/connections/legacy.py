@@ -14,14 +14,15 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from idp.accounts import users
-from idp.accounts.models import User, normalize
-from idp.accounts.passwords import hash_password
+from idp.connections import breaker, runtime
+from idp.connections.models import Connection, MigrationEvent
 from idp.db import db, utcnow
-from idp.migration import breaker, runtime
-from idp.migration.models import NATIVE_ID, Connection, MigrationEvent
+from idp.errors import Unavailable
 from idp.migration.profiles import Profile, ProfileInvalid, parse
 from idp.migration.sandbox import BadResult, ScriptError, WrongCredentials
+from idp.users import accounts as users
+from idp.users.models import User, normalize
+from idp.users.passwords import hash_password
 
 logger = logging.getLogger("idp.migration")
 
@@ -29,8 +30,12 @@ MIGRATED, LOGIN_FAILED, SCRIPT_ERROR, PROFILE_REJECTED = (
     "migrated", "legacy_login_failed", "script_error", "profile_rejected")
 
 
-class LegacyUnavailable(RuntimeError):
+class LegacyUnavailable(Unavailable):
     """The legacy store could not answer; nothing was created."""
+
+
+class ProfileRefused(LegacyUnavailable):
+    """The legacy store answered with a profile we refuse (logged and recorded); asking again would too."""
 
 
 def imports(connection: Connection) -> bool:
@@ -78,7 +83,7 @@ def _call(connection: Connection, function: str, args: list[Any], *, email: str,
         logger.error("connection %s: rejected a profile: %s", connection.name, detail)
         record(connection, PROFILE_REJECTED, source=source, email=email, detail=detail)
         db.session.commit()
-        raise LegacyUnavailable(detail) from None
+        raise ProfileRefused(detail) from None
     except ScriptError as error:
         detail = scrub(f"{function}: {type(error).__name__}: {error}", secrets)
         if error.output:  # what the script printed belongs in the connection's log
@@ -100,12 +105,12 @@ def _call(connection: Connection, function: str, args: list[Any], *, email: str,
     return outcome.value
 
 
-def _refuse(connection: Connection, email: str, source: str, reason: str) -> LegacyUnavailable:
+def _refuse(connection: Connection, email: str, source: str, reason: str) -> ProfileRefused:
     """Log and record a refused profile; return the error to raise (nothing is created)."""
     logger.error("connection %s: rejected a profile: %s", connection.name, reason)
     record(connection, PROFILE_REJECTED, source=source, email=email, detail=reason)
     db.session.commit()
-    return LegacyUnavailable(reason)
+    return ProfileRefused(reason)
 
 
 def _taken(profile: Profile, owner: User | None) -> str | None:
@@ -187,12 +192,3 @@ def legacy_profile(connection: Connection, email: str, source: str) -> Profile |
         return None
     value = _call(connection, "get_user", [email], email=email, source=source)
     return None if value is None else _profile(connection, value, email, source)
-
-
-def connection_of(client_connection_id: str | None) -> Connection:
-    """Return a client's connection (the native one when it has none)."""
-    connection = db.session.get(Connection, client_connection_id or NATIVE_ID)
-    if connection is None:
-        connection = db.session.get(Connection, NATIVE_ID)
-    assert connection is not None, "the native connection is made by the migrations"
-    return connection

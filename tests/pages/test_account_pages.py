@@ -6,9 +6,10 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from idp.accounts.models import AccountToken, Session, User
 from idp.db import db
 from idp.oauth.models import Grant
+from idp.pages.models import AccountToken
+from idp.users.models import Session, User
 from tests.conftest import PASSWORD
 from tests.support import auth, csrf_token, query
 

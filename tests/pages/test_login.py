@@ -3,9 +3,10 @@
 import pytest
 from sqlalchemy import func, select
 
-from idp.accounts.models import Session
-from idp.accounts.users import create_user
+from idp.connections.models import NATIVE_ID
 from idp.db import db
+from idp.users.accounts import create_user
+from idp.users.models import Session
 from tests.conftest import PASSWORD
 from tests.support import Browser, csrf_token, query
 
@@ -171,7 +172,7 @@ def test_an_access_token_is_no_id_token_hint(browser, user, rp):
 
 
 def test_someone_elses_id_token_hint_does_not_sign_me_out(browser, app, user, rp):
-    create_user("mallory@example.com", PASSWORD)
+    create_user("mallory@example.com", PASSWORD, NATIVE_ID)
     mallory = Browser(app.test_client())
     hint = mallory.exchange(rp, mallory.sign_in(rp, "mallory@example.com", PASSWORD)["code"]).json["id_token"]
     browser.sign_in(rp, user.email, PASSWORD)

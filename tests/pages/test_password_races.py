@@ -8,11 +8,12 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from idp.accounts import links, views
-from idp.accounts.models import AccountToken, Session, User
-from idp.accounts.passwords import verify_password
+from idp.connections import stores
 from idp.db import db
-from idp.migration import flows
+from idp.pages import links, views
+from idp.pages.models import AccountToken
+from idp.users.models import Session, User
+from idp.users.passwords import verify_password
 from tests.conftest import PASSWORD
 from tests.support import csrf_token, in_threads
 
@@ -93,7 +94,7 @@ def test_a_reset_racing_a_sign_in_leaves_no_session_with_the_old_password(
         app, user, live_server, monkeypatch, where: str):
     """Whether the reset lands between the check and the session, or during its transaction."""
     reached, go_on = threading.Event(), threading.Event()
-    authenticate, start_session = flows.authenticate, views.start_session
+    authenticate, start_session = stores.NativeStore.authenticate, views.start_session
 
     def hold() -> None:
         reached.set()
@@ -109,7 +110,7 @@ def test_a_reset_racing_a_sign_in_leaves_no_session_with_the_old_password(
         return start_session(*args)
 
     if where == "after_the_check":
-        monkeypatch.setattr(flows, "authenticate", checked_then_held)
+        monkeypatch.setattr(stores.NativeStore, "authenticate", checked_then_held)
     else:
         monkeypatch.setattr(views, "start_session", held_then_started)
     user_id, email, reset = user.id, user.email, live_server.url + reset_url(user)

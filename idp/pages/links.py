@@ -7,9 +7,11 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import update
 
-from idp.accounts.models import AccountToken, User
 from idp.db import db, utcnow
+from idp.errors import InvalidInput
 from idp.oauth.models import digest
+from idp.pages.models import AccountToken
+from idp.users.models import User, normalize
 
 VERIFY_EMAIL, RESET_PASSWORD = "verify_email", "reset_password"
 LIFETIMES = {VERIFY_EMAIL: "EMAIL_VERIFICATION_LIFETIME", RESET_PASSWORD: "PASSWORD_RESET_LIFETIME"}
@@ -18,7 +20,7 @@ USED = "This link has already been used. Ask for a new one if you need to."
 RESUBMIT_WINDOW = 60
 
 
-class LinkError(ValueError):
+class LinkError(InvalidInput):
     """A link that cannot be used; the message is fit to show the user."""
 
 
@@ -87,6 +89,6 @@ def just_used(row: AccountToken) -> bool:
 def user_of(row: AccountToken) -> User | None:
     """Return the local user a link belongs to, if they still use the address it was sent to."""
     user = db.session.get(User, row.user_id) if row.user_id else None
-    if user is not None and user.email_normalized != row.email.strip().lower():
+    if user is not None and user.email_normalized != normalize(row.email):
         raise LinkError("This link was sent to an address the account no longer uses.")
     return user

@@ -5,8 +5,8 @@ import json
 import click
 from flask import Blueprint
 
-from idp.migration import connections
-from idp.migration.models import NATIVE_ID
+from idp.connections import registry as connections
+from idp.connections.models import NATIVE_ID
 from idp.oauth import clients
 
 bp = Blueprint("clients_cli", __name__, cli_group="clients")

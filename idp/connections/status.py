@@ -4,9 +4,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from idp.connections.legacy import MIGRATED, PROFILE_REJECTED, SCRIPT_ERROR
+from idp.connections.models import Connection, MigrationEvent
 from idp.db import db
-from idp.migration.flows import MIGRATED, PROFILE_REJECTED, SCRIPT_ERROR
-from idp.migration.models import Connection, MigrationEvent
 
 RECENT = 10
 

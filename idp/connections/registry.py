@@ -6,14 +6,15 @@ from importlib import resources
 
 from sqlalchemy import select
 
+from idp.connections.models import Connection
 from idp.db import db, utcnow
-from idp.migration.models import Connection
+from idp.errors import InvalidInput
 
 FUNCTIONS = {"login": ("email", "password", "configuration"), "get_user": ("email", "configuration")}
 MAX_SCRIPT = 100_000  # characters, as Auth0 allows
 
 
-class InvalidConnection(ValueError):
+class InvalidConnection(InvalidInput):
     """A connection or script we refuse; the message says why (and where, for scripts)."""
 
 

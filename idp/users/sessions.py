@@ -8,9 +8,10 @@ from flask import current_app, g
 from flask import session as cookie
 from sqlalchemy import update
 
-from idp.accounts.models import Session, User
 from idp.db import db, utcnow
-from idp.oauth.pending import BROWSER
+from idp.users.models import Session, User
+
+BROWSER = "bid"  # the cookie key naming this browser, so a waiting request works only where it began
 
 
 def current_session() -> Session | None:

@@ -3,19 +3,23 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from blinker import Namespace
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from idp.accounts import throttle
-from idp.accounts.models import User, normalize
-from idp.accounts.passwords import hash_password, needs_rehash, verify_password
-from idp.accounts.sessions import end_user_sessions
 from idp.db import db, utcnow
-from idp.migration.models import NATIVE_ID
-from idp.oauth.server import revoke_user_grants
+from idp.errors import InvalidInput
+from idp.users import throttle
+from idp.users.models import User, normalize
+from idp.users.passwords import hash_password, needs_rehash, verify_password
+from idp.users.sessions import end_user_sessions
+
+# Sent with a user's id, before the caller commits, when everything issued on their old credentials
+# must end; the OAuth layer revokes the user's grants (and so their refresh and access tokens).
+credentials_changed = Namespace().signal("credentials-changed")
 
 
-class UserExists(ValueError):
+class UserExists(InvalidInput):
     """A user with that email already exists."""
 
 
@@ -27,13 +31,13 @@ class Verified:
     password_changed_at: datetime | None  # read with the hash that was checked
 
 
-def find_by_email(email: str, connection_id: str = NATIVE_ID) -> User | None:
+def find_by_email(email: str, connection_id: str) -> User | None:
     """Return the user of a connection with this email, whatever its case."""
     return db.session.scalar(select(User).where(
         User.connection_id == connection_id, User.email_normalized == normalize(email)))
 
 
-def create_user(email: str, password: str | None, connection_id: str = NATIVE_ID, **profile: object) -> User:
+def create_user(email: str, password: str | None, connection_id: str, **profile: object) -> User:
     """Create a user with an argon2id-hashed password."""
     # Hashed first, so that an email already taken costs the same time as a new one.
     password_hash = hash_password(password) if password else None
@@ -59,10 +63,15 @@ def set_password(user: User, password: str, keep_session: str | None = None) -> 
     # The user's row first: a sign-in holding it (still_verified) finishes before the sessions are
     # ended below, so its session ends with them; one that comes after sees the change.
     db.session.flush()
-    revoke_user_grants(user.id)
-    end_user_sessions(user.id, keep=keep_session)
+    sign_out_everywhere(user.id, keep=keep_session)
     db.session.commit()
     throttle.clear(user.connection_id, user.email)  # after the commit: counters write on their own
+
+
+def sign_out_everywhere(user_id: str, keep: str | None = None) -> None:
+    """End every session of a user but `keep`, and everything issued to their apps; the caller commits."""
+    credentials_changed.send(user_id)
+    end_user_sessions(user_id, keep=keep)
 
 
 def check_password(user: User | None, password: str) -> Verified | None:

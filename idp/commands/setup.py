@@ -10,7 +10,8 @@ from flask import Blueprint, Flask, current_app
 from flask_migrate import upgrade
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
-from idp import MIGRATIONS, ConfigurationError, create_app, production
+from idp import SCHEMA, create_app, production
+from idp.errors import ConfigurationError
 from idp.keys import kek
 from idp.keys.store import ensure_keys
 
@@ -29,7 +30,7 @@ def init() -> None:
         click.echo(f"wrote a new secret key to {config_file}")
     if kek.create_kek():
         click.echo(f"wrote a new key-encryption key to {kek.kek_path()}")
-    upgrade(directory=MIGRATIONS)
+    upgrade(directory=SCHEMA)
     ensure_keys()
     click.echo("database schema up to date; signing keys ready")
 

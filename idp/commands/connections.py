@@ -7,14 +7,15 @@ from typing import Any
 import click
 from flask import Blueprint
 
+from idp.connections import registry as connections
+from idp.connections import runtime
+from idp.connections.legacy import scrub
+from idp.connections.models import NATIVE_ID, Connection
+from idp.connections.registry import InvalidConnection
+from idp.connections.status import status
 from idp.db import db
-from idp.migration import connections, runtime
-from idp.migration.connections import InvalidConnection
-from idp.migration.flows import scrub
-from idp.migration.models import NATIVE_ID, Connection
 from idp.migration.profiles import ProfileInvalid, parse
 from idp.migration.sandbox import ScriptError, WrongCredentials
-from idp.migration.status import status
 from idp.oauth.models import Client
 
 bp = Blueprint("connections_cli", __name__, cli_group="connections")

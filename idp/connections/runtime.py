@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import current_app
 
+from idp.errors import Unavailable
 from idp.migration.jail import Settings, settings_of
 from idp.migration.sandbox import Outcome, Pool
 
@@ -28,7 +29,7 @@ MAX_POOLS = 8
 logger = logging.getLogger("idp.migration")
 
 
-class Busy(RuntimeError):
+class Busy(Unavailable):
     """Every script slot of the connection stayed busy for SCRIPT_QUEUE_WAIT: the call did not run."""
 
 

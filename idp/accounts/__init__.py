@@ -1,1 +1,0 @@
-"""Users, password hashing, SSO sessions and the hosted pages."""

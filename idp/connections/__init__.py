@@ -1,0 +1,1 @@
+"""Connections: the user stores users sign in to, native or migrating from a legacy store."""

@@ -1,0 +1,1 @@
+"""Hosted pages: login, sign-up, email verification, password reset, consent and the account page."""

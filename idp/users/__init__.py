@@ -1,0 +1,1 @@
+"""Users: their records, passwords, SSO sessions and sign-in throttling."""
