@@ -30,6 +30,7 @@ demo: $(STAMP)
 
 test: $(STAMP) tests/interop/node_modules/.package-lock.json packages
 	$(BIN)/ruff check idp tests bench demo
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

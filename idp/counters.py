@@ -14,13 +14,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.db import db
+from idp.db import Model
 
 SWEEP_INTERVAL = 60  # seconds between deletions of expired rows, per process
 _swept = [0.0]  # when this process last deleted them
 
 
-class Counter(db.Model):
+class Counter(Model):
     """A named count that restarts when it expires."""
 
     __tablename__ = "counters"

@@ -5,11 +5,11 @@ import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import ColumnElement, CursorResult, DateTime, MetaData, Table, event, update
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -29,9 +29,19 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING)
 
+    if TYPE_CHECKING:
+        __table__: ClassVar[Table]  # every model here maps a Table (SQLAlchemy allows any FromClause)
+
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+
+# The models' base class. mypy takes no attribute (db.Model) as a base class; at run time db.Model is Base
+# with Flask-SQLAlchemy's table-name and bind mixins.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -60,6 +70,18 @@ def _sqlite_foreign_keys(dbapi_connection: Any, record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode except on power loss
         cursor.close()
+
+
+def claim_once(model: type[Base], *where: ColumnElement[bool], **values: Any) -> bool:
+    """Update the row matching `where` only while it still matches; of concurrent callers, one wins.
+
+    The caller commits (or rolls back when it lost). Used for everything spent once: codes, rotated
+    refresh tokens, emailed links, key-state changes.
+    """
+    # Session.execute types every result as Result; an UPDATE gives a CursorResult, which has rowcount.
+    result = cast(CursorResult[Any], db.session.execute(update(model).where(*where).values(**values)
+                                                        .execution_options(synchronize_session=False)))
+    return result.rowcount == 1
 
 
 def utcnow() -> datetime:

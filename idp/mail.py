@@ -170,7 +170,8 @@ def _compose(mail_from: str, to: str, subject: str, text: str, html: str) -> Ema
 
 def _reason(error: OSError) -> str:
     if isinstance(error, smtplib.SMTPResponseException):
-        return f"{error.smtp_code} {error.smtp_error.decode(errors='replace')}"
+        reply = error.smtp_error  # bytes from the server, or smtplib's own str ("Line too long.")
+        return f"{error.smtp_code} {reply.decode(errors='replace') if isinstance(reply, bytes) else reply}"
     return f"{type(error).__name__}: {error}"
 
 
@@ -302,7 +303,7 @@ def _carry_out(item: mail_queue.Claim) -> None:
     """Send a claimed mail or run a claimed task, then delete its row; raise if that failed."""
     data = _unseal(item.payload)
     if item.task is None:
-        _transmit(cast(EmailMessage, message_from_bytes(data, policy=policy.default)))
+        _transmit(message_from_bytes(data, policy=policy.default))
     else:
         function = _tasks.get(item.task)
         if function is None:  # queued by a newer version of idp, during an upgrade
@@ -454,7 +455,7 @@ def _stop(key: str, engine: Engine) -> None:
     sender.stop()
     # A connection the sender held through the dispose went back to the pool the engine dropped,
     # where nothing would ever close it.
-    for pool in {sender.pool, engine.pool} - {None}:
+    for pool in {pool for pool in (sender.pool, engine.pool) if pool is not None}:
         pool.dispose()
 
 

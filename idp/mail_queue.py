@@ -10,14 +10,16 @@ counters', so that due rows compare the same way on SQLite and PostgreSQL.
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Double, LargeBinary, String, delete, func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.db import db
+from idp.db import Model, db
 
 
-class QueuedMail(db.Model):
+class QueuedMail(Model):
     """A mail waiting to be sent, or a task waiting to compose one; deleted when done."""
 
     __tablename__ = "mail_queue"
@@ -87,15 +89,17 @@ def _ours(item: Claim) -> list[ColumnElement[bool]]:
 
 def finish(item: Claim) -> bool:
     """Delete a row that was sent or given up, if it is still ours; the caller commits."""
-    return db.session.execute(delete(QueuedMail.__table__).where(*_ours(item))).rowcount == 1
+    result = cast(CursorResult[Any], db.session.execute(delete(QueuedMail.__table__).where(*_ours(item))))
+    return result.rowcount == 1
 
 
 def retry(item: Claim, delay: float, error: str) -> bool:
     """Release a row for another attempt in `delay` seconds, if it is still ours; the caller commits."""
-    return db.session.execute(
+    result = cast(CursorResult[Any], db.session.execute(
         update(QueuedMail.__table__).where(*_ours(item))
         .values(claim=None, due_at=time.time() + delay, last_error=error[:1024])
-    ).rowcount == 1
+    ))
+    return result.rowcount == 1
 
 
 def next_due() -> float | None:

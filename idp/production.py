@@ -51,7 +51,7 @@ def settings(binds: list[str], workers: int, certfile: str | None, keyfile: str 
     }
 
 
-class Server(BaseApplication):  # type: ignore[misc]
+class Server(BaseApplication):
     """gunicorn serving apps made by a factory, one per worker."""
 
     def __init__(self, factory: Callable[[], Flask], options: dict[str, Any]) -> None:
@@ -68,5 +68,6 @@ class Server(BaseApplication):  # type: ignore[misc]
             if value is not None and key != "args":
                 self.cfg.set(key.lower(), value)
 
-    def load(self) -> Flask:
+    # types-gunicorn spells start_response its own way, not as typeshed's WSGIApplication that Flask is.
+    def load(self) -> Flask:  # type: ignore[override]
         return self.factory()

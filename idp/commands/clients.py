@@ -1,6 +1,7 @@
 """`idp clients …` commands."""
 
 import json
+from typing import Any
 
 import click
 from flask import Blueprint
@@ -8,9 +9,10 @@ from flask import Blueprint
 from idp.connections import registry as connections
 from idp.connections.models import NATIVE_ID
 from idp.oauth import clients
+from idp.oauth.models import Client
 
 bp = Blueprint("clients_cli", __name__, cli_group="clients")
-bp.cli.help = "Relying parties: create, list, delete."
+bp.cli.help = "Relying parties: create, list, update, delete."
 
 
 @bp.cli.command("create")
@@ -47,15 +49,19 @@ def create(name: str, redirect_uris: tuple[str, ...], public: bool, first_party:
         click.echo("Store the secret now: it is kept only as a digest and cannot be shown again.")
 
 
+def _row(client: Client) -> dict[str, Any]:
+    """Return a client's settings, never its secret."""
+    return {"client_id": client.id, "name": client.name, "public": client.public,
+            "first_party": client.first_party, "redirect_uris": client.redirect_uris,
+            "post_logout_redirect_uris": client.post_logout_redirect_uris, "audiences": client.audiences,
+            "connection_id": client.connection_id}
+
+
 @bp.cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(as_json: bool) -> None:
     """List registered clients (never their secrets)."""
-    rows = [
-        {"client_id": c.id, "name": c.name, "public": c.public, "first_party": c.first_party,
-         "redirect_uris": c.redirect_uris, "audiences": c.audiences, "connection_id": c.connection_id}
-        for c in clients.list_clients()
-    ]
+    rows = [_row(c) for c in clients.list_clients()]
     if as_json:
         click.echo(json.dumps(rows))
         return
@@ -63,6 +69,51 @@ def list_(as_json: bool) -> None:
         kind = "public" if row["public"] else "confidential"
         party = ", first-party" if row["first_party"] else ""
         click.echo(f"{row['client_id']}  {row['name']}  ({kind}{party})  {' '.join(row['redirect_uris'])}")
+
+
+def _replacement(values: tuple[str, ...]) -> list[str] | None:
+    """Return a list option's new list: None if not given, empty for a single ''."""
+    if not values:
+        return None
+    return [] if values == ("",) else list(values)
+
+
+@bp.cli.command("update")
+@click.argument("client_id")
+@click.option("--name", help="Shown to users on the login and consent pages.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True,
+              help="Exact callback URL (repeatable; replaces the list).")
+@click.option("--post-logout-redirect-uri", "logout_uris", multiple=True,
+              help="Repeatable; replaces the list ('' empties it).")
+@click.option("--first-party/--third-party", "first_party", default=None,
+              help="Your own app (no consent page), or another's (users consent).")
+@click.option("--audience", "audiences", multiple=True,
+              help="An API it may get tokens for (repeatable; replaces the list, '' empties it).")
+@click.option("--connection", "connection_name", help="The database connection its users sign in through.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def update(client_id: str, name: str | None, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...],
+           first_party: bool | None, audiences: tuple[str, ...], connection_name: str | None,
+           as_json: bool) -> None:
+    """Change a client's settings; a list option replaces the list (options first, then `-- CLIENT_ID`)."""
+    try:
+        connection_id = connections.find(connection_name).id if connection_name else None
+        client = clients.update_client(
+            client_id, name=name, redirect_uris=_replacement(redirect_uris),
+            post_logout_redirect_uris=_replacement(logout_uris), first_party=first_party,
+            audiences=_replacement(audiences), connection_id=connection_id,
+        )
+    except (clients.InvalidClientMetadata, connections.InvalidConnection) as e:
+        raise click.ClickException(str(e)) from None
+    if client is None:
+        raise click.ClickException(f"no client {client_id}")
+    row = _row(client)
+    if as_json:
+        click.echo(json.dumps(row))
+        return
+    click.echo(f"updated {client.id}")
+    for key, value in row.items():
+        if key != "client_id":
+            click.echo(f"  {key + ':':<26} {' '.join(value) if isinstance(value, list) else value}")
 
 
 @bp.cli.command("set-connection")

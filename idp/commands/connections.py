@@ -6,10 +6,11 @@ from typing import Any
 
 import click
 from flask import Blueprint
+from sqlalchemy import func, select
 
+from idp import redact
 from idp.connections import registry as connections
 from idp.connections import runtime
-from idp.connections.legacy import scrub
 from idp.connections.models import NATIVE_ID, Connection
 from idp.connections.registry import InvalidConnection
 from idp.connections.status import status
@@ -17,9 +18,10 @@ from idp.db import db
 from idp.migration.profiles import ProfileInvalid, parse
 from idp.migration.sandbox import ScriptError, WrongCredentials
 from idp.oauth.models import Client
+from idp.users.models import User
 
 bp = Blueprint("connections_cli", __name__, cli_group="connections")
-bp.cli.help = "Database connections: the native one and migrating ones."
+bp.cli.help = "Database connections: the native one and migrating ones; create, show, test, delete."
 status_bp = Blueprint("migration_cli", __name__, cli_group="migration")
 status_bp.cli.help = "Progress of migrating connections."
 
@@ -43,7 +45,7 @@ def _pairs(values: tuple[str, ...]) -> dict[str, str]:
 
 
 @bp.cli.command("create")
-@click.option("--name", required=True)
+@click.option("--name", required=True, help="A unique name; clients name it with --connection.")
 @click.option("--migrate", is_flag=True,
               help="Use my own database and import users (login and get_user scripts).")
 @click.option("--template", help=f"Script template: {', '.join(connections.templates())}.")
@@ -62,8 +64,10 @@ def create(name: str, migrate: bool, template: str | None, config: tuple[str, ..
 
 @bp.cli.command("scripts")
 @click.argument("name")
-@click.option("--login", "login_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--get-user", "get_user_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--login", "login_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A file defining login(email, password, configuration).")
+@click.option("--get-user", "get_user_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A file defining get_user(email, configuration).")
 def scripts(name: str, login_file: Path | None, get_user_file: Path | None) -> None:
     """Set a migrating connection's scripts from files (each checked before it is stored)."""
     if login_file is None and get_user_file is None:
@@ -99,7 +103,7 @@ def _describe(connection: Connection) -> dict[str, Any]:
 
 @bp.cli.command("show")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(name: str, as_json: bool) -> None:
     """Show a connection; configuration values are masked."""
     data = _describe(_find(name))
@@ -111,7 +115,7 @@ def show(name: str, as_json: bool) -> None:
 
 
 @bp.cli.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(as_json: bool) -> None:
     """List connections."""
     rows = [_describe(c) for c in connections.all_connections()]
@@ -126,7 +130,7 @@ def list_(as_json: bool) -> None:
 
 @bp.cli.command("test")
 @click.argument("name")
-@click.option("--email", required=True)
+@click.option("--email", required=True, help="The email to look up in the legacy store.")
 @click.option("--password", help="Also run login (prompted for if given empty).")
 def test(name: str, email: str, password: str | None) -> None:
     """Run get_user (and, with a password, login) and show every difference between the profiles."""
@@ -134,7 +138,7 @@ def test(name: str, email: str, password: str | None) -> None:
     if not connection.migrating:
         raise click.ClickException(f"{connection.name} is not a migrating connection")
     configuration = connection.configuration
-    secrets = [*configuration.values(), *([password] if password else [])]
+    secrets = redact.secrets_in(configuration, password)
     results: dict[str, object] = {}
     calls = [("get_user", connection.get_user_script, [email])]
     if password is not None:
@@ -144,12 +148,12 @@ def test(name: str, email: str, password: str | None) -> None:
             outcome = runtime.pool().call(source or "", function, [*args, configuration])
             results[function] = outcome.value
             if outcome.output:
-                click.echo(f"{function} printed:\n{scrub(outcome.output.rstrip(), secrets)}")
+                click.echo(f"{function} printed:\n{redact.scrub(outcome.output.rstrip(), secrets)}")
         except WrongCredentials:
             results[function] = None
             click.echo(f"{function}: wrong email or password")
         except ScriptError as e:
-            message = scrub(f"{function} failed: {type(e).__name__}: {e}", secrets)
+            message = redact.scrub(f"{function} failed: {type(e).__name__}: {e}", secrets)
             raise click.ClickException(message) from None
     profiles = {}
     for function, value in results.items():
@@ -183,9 +187,41 @@ def disconnect(name: str) -> None:
     click.echo(f"{connection.name} disconnected: users not moved over can no longer sign in through it")
 
 
+@bp.cli.command("delete")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Delete its users too (with their sessions, grants and tokens).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete(name: str, force: bool, yes: bool) -> None:
+    """Delete a connection: never the native one or one clients use; one with users only with --force."""
+    connection = _find(name)
+    if connection.id == NATIVE_ID:
+        raise click.ClickException(f"{connection.name} is the native connection and cannot be deleted")
+    clients = db.session.execute(select(Client.id, Client.name).where(Client.connection_id == connection.id)
+                                 .order_by(Client.created_at)).all()
+    if clients:
+        named = ", ".join(f"{client_name} ({client_id})" for client_id, client_name in clients)
+        raise click.ClickException(
+            f"{connection.name} is used by {named}: move them to another connection first "
+            "(`idp clients update --connection NAME -- CLIENT_ID`)")
+    users = db.session.scalar(select(func.count()).where(User.connection_id == connection.id))
+    if users and not force:
+        raise click.ClickException(
+            f"{connection.name} has {users} user{'s' if users != 1 else ''}: --force deletes them with it "
+            "(`idp users list --connection NAME` lists them)")
+    if not yes:
+        also = f" and its {users} user{'s' if users != 1 else ''}" if users else ""
+        click.confirm(f"Delete the connection {connection.name}{also}? This cannot be undone.", abort=True)
+    try:
+        deleted = connections.delete(connection, with_users=force)
+    except InvalidConnection as e:
+        raise click.ClickException(str(e)) from None
+    also = f" with {deleted} user{'s' if deleted != 1 else ''}" if deleted else ""
+    click.echo(f"deleted connection {name}{also}")
+
+
 @status_bp.cli.command("status")
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def migration_status(name: str | None, as_json: bool) -> None:
     """Show users migrated per connection and per way, the last migration, recent script failures."""
     chosen = [_find(name)] if name else [c for c in connections.all_connections() if c.migrating]

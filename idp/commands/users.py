@@ -1,24 +1,32 @@
 """`idp users …` commands."""
 
+import json
+from datetime import UTC, datetime
+from typing import Any
+
 import click
 from email_validator import EmailNotValidError, validate_email
 from flask import Blueprint
+from sqlalchemy import select
 
-from idp.connections import stores
+from idp.connections import registry, stores
 from idp.connections.legacy import LegacyUnavailable
-from idp.connections.models import NATIVE_NAME
+from idp.connections.models import NATIVE_NAME, Connection
 from idp.connections.registry import InvalidConnection
+from idp.db import db
 from idp.users.accounts import UserExists
+from idp.users.models import User
 from idp.users.passwords import policy_error
 
 bp = Blueprint("users_cli", __name__, cli_group="users")
-bp.cli.help = "Users of a database connection (the native one unless --connection names another)."
+bp.cli.help = "Users kept in idp's database: create, list, show, delete."
+CONNECTION_HELP = "Only users of this database connection."
 
 
 @bp.cli.command("create")
-@click.option("--email", required=True)
+@click.option("--email", required=True, help="The user's email address (their login).")
 @click.option("--password", help="Prompted for when not given (keeps it out of shell history).")
-@click.option("--name")
+@click.option("--name", help="Full name, as in the `name` claim.")
 @click.option("--verified", is_flag=True, help="Mark the email as verified.")
 @click.option("--connection", "connection_name", help=f"The database connection (default: {NATIVE_NAME}).")
 def create(email: str, password: str | None, name: str | None, verified: bool,
@@ -43,3 +51,116 @@ def create(email: str, password: str | None, name: str | None, verified: bool,
         message = f"the legacy store of {store.connection.name} did not answer: {e}"
         raise click.ClickException(message) from None
     click.echo(f"created user {user.id} <{user.email}>")
+
+
+def _store(connection_name: str | None) -> stores.UserStore | None:
+    """Return the store --connection names, or None for all of them."""
+    if connection_name is None:
+        return None
+    try:
+        return stores.named(connection_name)
+    except InvalidConnection as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _time(moment: datetime | None) -> str | None:
+    """Format a timestamp as Auth0 does: UTC, milliseconds, Z."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _describe(user: User, connections: dict[str, Connection]) -> dict[str, Any]:
+    """Return a user with Auth0's field names where Auth0 has one; never the password hash."""
+    connection = connections.get(user.connection_id)
+    return {
+        "user_id": user.id, "email": user.email, "email_verified": user.email_verified,
+        "name": user.name, "given_name": user.given_name, "family_name": user.family_name,
+        "nickname": user.nickname, "picture": user.picture,
+        "connection": connection.name if connection else user.connection_id,
+        "created_at": _time(user.created_at), "updated_at": _time(user.updated_at),
+        "last_login": _time(user.last_login_at), "last_password_change": _time(user.password_changed_at),
+        "migrated_at": _time(user.migrated_at), "legacy_id": user.legacy_id,
+        "user_metadata": user.user_metadata or {}, "app_metadata": user.app_metadata or {},
+    }
+
+
+def _connections() -> dict[str, Connection]:
+    return {c.id: c for c in registry.all_connections()}
+
+
+def _find(user_id_or_email: str, store: stores.UserStore | None) -> User:
+    """Return a user by id, or by email in one connection (or in the only one that has it)."""
+    user = db.session.get(User, user_id_or_email)
+    if user is not None and store is not None and user.connection_id != store.id:
+        user = None
+    if user is None and "@" in user_id_or_email:
+        # idp's own database only: looking a user up never asks a legacy store.
+        chosen = [store] if store else [stores.of(c) for c in registry.all_connections()]
+        found = [u for u in (s.find(user_id_or_email) for s in chosen) if u is not None]
+        if len(found) > 1:
+            names = ", ".join(sorted(_connections()[u.connection_id].name for u in found))
+            raise click.ClickException(
+                f"{user_id_or_email} has a user in each of {names}: name one with --connection")
+        user = found[0] if found else None
+    if user is None:
+        where = f" in {store.connection.name}" if store else ""
+        raise click.ClickException(f"no user {user_id_or_email}{where}")
+    return user
+
+
+@bp.cli.command("list")
+@click.option("--connection", "connection_name", help=CONNECTION_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (Auth0's user fields).")
+def list_(connection_name: str | None, as_json: bool) -> None:
+    """List users kept in idp's database, oldest first (legacy users not moved over are not listed)."""
+    store = _store(connection_name)
+    query = select(User).order_by(User.created_at, User.id)
+    if store is not None:
+        query = query.where(User.connection_id == store.id)
+    connections = _connections()
+    rows = [_describe(user, connections) for user in db.session.scalars(query)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        verified = "verified" if row["email_verified"] else "unverified"
+        click.echo(f"{row['user_id']}  {row['email']}  ({row['connection']}, {verified})  "
+                   f"last login {row['last_login'] or 'never'}")
+
+
+@bp.cli.command("show")
+@click.argument("user_id_or_email")
+@click.option("--connection", "connection_name", help="The user's database connection (for an email).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (Auth0's user fields).")
+def show(user_id_or_email: str, connection_name: str | None, as_json: bool) -> None:
+    """Show a user's profile, connection and history (never their password)."""
+    data = _describe(_find(user_id_or_email, _store(connection_name)), _connections())
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        shown = json.dumps(value) if isinstance(value, dict | bool) else value
+        click.echo(f"{key + ':':<21} {'' if value is None else shown}")
+
+
+@bp.cli.command("delete")
+@click.argument("user_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete(user_id: str, yes: bool) -> None:
+    """Delete a user with their sessions, grants, tokens, consents and emailed links."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise click.ClickException(f"no user with id {user_id} (`idp users show EMAIL` gives the id)")
+    store = stores.by_id(user.connection_id)
+    email, label = user.email, f"{user.id} <{user.email}> of {store.connection.name}"
+    if not yes:
+        click.confirm(f"Delete user {label}, signing them out everywhere?", abort=True)
+    # The database's ON DELETE CASCADE keys take their sessions, grants (and so tokens), codes,
+    # consents and emailed-link tokens in this same transaction.
+    db.session.delete(user)
+    db.session.commit()
+    click.echo(f"deleted user {label}")
+    if isinstance(store, stores.MigratingStore):
+        click.echo(f"note: if the legacy store of {store.connection.name} still has {email}, they move "
+                   "over again at their next sign-in (`idp connections disconnect` stops that)")

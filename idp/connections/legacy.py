@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from idp import redact
 from idp.connections import breaker, runtime
 from idp.connections.models import Connection, MigrationEvent
 from idp.db import db, utcnow
@@ -52,19 +53,12 @@ def record(connection: Connection, type_: str, *, source: str | None = None, use
     ))
 
 
-def scrub(text: str, secrets: list[str]) -> str:
-    """Remove the password and configuration values from text bound for logs and events."""
-    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
 def _call(connection: Connection, function: str, args: list[Any], *, email: str, source: str) -> Any:
     """Run one of the connection's scripts; None means "no such user" (or a wrong password)."""
     if breaker.is_open(connection.id):
         raise LegacyUnavailable(f"the circuit breaker of {connection.name} is open")
     configuration = connection.configuration
-    secrets = [a for a in args if isinstance(a, str) and a != email] + list(configuration.values())
+    secrets = redact.secrets_in(configuration, *(a for a in args if isinstance(a, str) and a != email))
     script = connection.login_script if function == "login" else connection.get_user_script
     started = time.perf_counter()
     try:
@@ -79,15 +73,15 @@ def _call(connection: Connection, function: str, args: list[Any], *, email: str,
         db.session.commit()
         return None
     except BadResult as error:
-        detail = scrub(f"{function}: {error}", secrets)
+        detail = redact.scrub(f"{function}: {error}", secrets)
         logger.error("connection %s: rejected a profile: %s", connection.name, detail)
         record(connection, PROFILE_REJECTED, source=source, email=email, detail=detail)
         db.session.commit()
         raise ProfileRefused(detail) from None
     except ScriptError as error:
-        detail = scrub(f"{function}: {type(error).__name__}: {error}", secrets)
+        detail = redact.scrub(f"{function}: {type(error).__name__}: {error}", secrets)
         if error.output:  # what the script printed belongs in the connection's log
-            detail += "\noutput:\n" + scrub(error.output, secrets)
+            detail += "\noutput:\n" + redact.scrub(error.output, secrets)
         opened = breaker.failure(connection.id, email)
         logger.error("connection %s: %s%s", connection.name, detail,
                      "; circuit breaker opened" if opened else "")
@@ -98,7 +92,7 @@ def _call(connection: Connection, function: str, args: list[Any], *, email: str,
     breaker.success(connection.id)
     if outcome.output:
         logger.info("connection %s: %s printed: %s", connection.name, function,
-                    scrub(outcome.output, secrets))
+                    redact.scrub(outcome.output, secrets))
     if outcome.value is None and function == "login":
         record(connection, LOGIN_FAILED, source=source, email=email, duration=outcome.duration)
         db.session.commit()

@@ -7,14 +7,15 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.db import UTCDateTime, db, utcnow
+from idp import redact
+from idp.db import Model, UTCDateTime, utcnow
 from idp.keys import kek
 
 NATIVE_ID = "con_native"
 NATIVE_NAME = "Username-Password-Authentication"
 
 
-class Connection(db.Model):
+class Connection(Model):
     """A user store. A migrating one imports users from a legacy store through two scripts."""
 
     __tablename__ = "connections"
@@ -43,16 +44,10 @@ class Connection(db.Model):
 
     def masked_configuration(self) -> dict[str, str]:
         """Return the configuration with every value masked: all of them are treated as secrets."""
-        return {key: mask(value) for key, value in self.configuration.items()}
+        return {key: redact.mask(value) for key, value in self.configuration.items()}
 
 
-def mask(value: str) -> str:
-    """Hide a secret, keeping only enough to recognise it (never more than a quarter of it)."""
-    shown = min(2, len(value) // 4)
-    return value[:shown] + "…" + f"({len(value)} chars)" if value else ""
-
-
-class MigrationEvent(db.Model):
+class MigrationEvent(Model):
     """One migration, failed legacy login or script error, as `idp migration status` reads them."""
 
     __tablename__ = "migration_events"

@@ -3,12 +3,17 @@
 import ast
 import secrets
 from importlib import resources
+from typing import Any, cast
 
+from sqlalchemy import delete as delete_rows
 from sqlalchemy import select
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError
 
-from idp.connections.models import Connection
+from idp.connections.models import NATIVE_ID, Connection
 from idp.db import db, utcnow
 from idp.errors import InvalidInput
+from idp.users.models import User
 
 FUNCTIONS = {"login": ("email", "password", "configuration"), "get_user": ("email", "configuration")}
 MAX_SCRIPT = 100_000  # characters, as Auth0 allows
@@ -104,3 +109,32 @@ def disconnect(connection: Connection) -> None:
     connection.login_script = connection.get_user_script = template("noop")
     connection.disconnected_at = utcnow()
     db.session.commit()
+
+
+def delete(connection: Connection, *, with_users: bool = False) -> int:
+    """Delete a connection in one transaction, and with `with_users` its users; return how many went.
+
+    Its migration records and emailed links go with it, and its users' sessions, grants, tokens and
+    consents with them (ON DELETE CASCADE). The native connection is never deleted, nor one that has
+    users without `with_users`, nor one a client signs in through: the database refuses that (a
+    client's connection has no cascade), also for a client or user that arrives meanwhile, and then
+    nothing is deleted.
+    """
+    if connection.id == NATIVE_ID:
+        raise InvalidConnection(f"{connection.name} is the native connection and cannot be deleted")
+    name = connection.name
+    users = select(User.id).where(User.connection_id == connection.id)
+    if not with_users and db.session.scalar(users.limit(1)) is not None:
+        raise InvalidConnection(f"{name} still has users")
+    try:
+        deleted = 0
+        if with_users:
+            result = db.session.execute(delete_rows(User).where(User.connection_id == connection.id))
+            deleted = cast(CursorResult[Any], result).rowcount  # a DELETE gives a CursorResult
+        db.session.delete(connection)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise InvalidConnection(f"{name} is still used by a client (or gained a user meanwhile); "
+                                "nothing was deleted") from None
+    return deleted

@@ -6,13 +6,13 @@ from typing import Any
 from sqlalchemy import JSON, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.db import UTCDateTime, db, utcnow
+from idp.db import Model, UTCDateTime, utcnow
 
 NEXT, CURRENT, PREVIOUS, RETIRED, REVOKED = "next", "current", "previous", "retired", "revoked"
 PUBLISHED = (NEXT, CURRENT, PREVIOUS)
 
 
-class SigningKey(db.Model):
+class SigningKey(Model):
     """An RSA key pair; its private half is encrypted with the key-encryption key."""
 
     __tablename__ = "signing_keys"

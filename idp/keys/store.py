@@ -11,10 +11,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, current_app
 from jwt.algorithms import RSAAlgorithm
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from idp.db import db, utcnow
+from idp.db import claim_once, db, utcnow
 from idp.errors import IdpError, InvalidInput
 from idp.keys import kek
 from idp.keys.models import CURRENT, NEXT, PREVIOUS, PUBLISHED, RETIRED, REVOKED, SigningKey
@@ -95,13 +95,7 @@ def ensure_keys() -> None:
 
 def _swap(now_state: str, kid: str, **values: Any) -> bool:
     """Move one key out of `now_state`; False when another instance already moved it."""
-    result = db.session.execute(
-        update(SigningKey)
-        .where(SigningKey.kid == kid, SigningKey.state == now_state)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
+    return claim_once(SigningKey, SigningKey.kid == kid, SigningKey.state == now_state, **values)
 
 
 def unsafe_until(key: SigningKey) -> datetime | None:

@@ -4,6 +4,7 @@ import hashlib
 import json
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.keys.store import published_keys
 
@@ -11,7 +12,7 @@ bp = Blueprint("keys", __name__)
 
 
 @bp.get("/.well-known/jwks.json")
-def jwks() -> Response:
+def jwks() -> BaseResponse:
     """Publish the next, current and previous public keys."""
     body = json.dumps({"keys": [k.public_jwk for k in published_keys()]}, sort_keys=True)
     etag = hashlib.sha256(body.encode()).hexdigest()[:32]

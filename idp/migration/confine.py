@@ -282,6 +282,8 @@ class _Jail:
         self.hosts = plan["network"] == "hosts"
         self.notes: list[str] = []
         self.root = os.getuid() == 0
+        self.uid: int
+        self.gid: int
         self.uid, self.gid = (plan["uid"], plan["gid"]) if self.root else (os.getuid(), os.getgid())
         self.policy = plan["policy"]
         self.ports = sorted({port for _, port in self.policy["endpoints"]})
@@ -672,6 +674,7 @@ class _Endpoints:
         except OSError:  # the caller was killed meanwhile
             return
         notice, pid, _, _, _, _, fd, address, length, *_ = NOTIF.unpack(request)
+        error: int | None
         flags, error = 0, 0
         try:
             error = self._connect(listener, notice, pid, fd, address, length)

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from idp.migration import confine
 from idp.migration.confine import DENIED, MSG_FASTOPEN, NAMESPACE_FLAGS, STALE_PREFIX
+from idp.redact import SECRET_NAME
 
 __all__ = ["Policy", "Settings", "clean_stale", "identities", "plan", "policy", "remove_folder",
            "settings_of"]
@@ -40,7 +41,6 @@ SCHEME_PORTS = {"postgres": 5432, "postgresql": 5432, "mysql": 3306, "mariadb": 
                 "smtps": 465}
 FILE_SCHEMES = ("sqlite", "file")
 # Configuration values under these keys are secrets: never read for hosts or paths (nor logged).
-SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|private_?key|credentials?)$", re.IGNORECASE)
 HOST_KEY = re.compile(r"(?:^|_)(?:host|hostname|hostaddr|server|address)$", re.IGNORECASE)
 PORT_KEY = re.compile(r"(?:^|_)port$", re.IGNORECASE)
 DSN_PAIR = re.compile(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
@@ -243,7 +243,7 @@ def _policy(settings: Settings, items: tuple[tuple[str, str | int], ...]) -> Pol
     folders: list[str] = [path for value in settings.read for path in _paths_of(value)]
     endpoints: list[tuple[str, int]] = []
     for key, value in [*items, *(("", v) for v in settings.connect)]:
-        if not isinstance(value, str) or SECRET_KEY.search(key):
+        if not isinstance(value, str) or SECRET_NAME.search(key):
             continue
         (folders if HOST_KEY.search(key) else paths).extend(_paths_of(value))
         if HOST_KEY.search(key) and not value.startswith("/"):

@@ -82,4 +82,5 @@ def parse(value: object) -> Profile:
         if not isinstance(data, dict):
             raise ProfileInvalid(f"`{name}` must be a dict")
         metadata[name] = data
-    return Profile(user_id=str(user_id), email=email.strip(), email_verified=verified, **strings, **metadata)
+    return Profile(user_id=str(user_id), email=email.strip(), email_verified=verified, **strings,
+                   user_metadata=metadata["user_metadata"], app_metadata=metadata["app_metadata"])

@@ -14,9 +14,9 @@ per call (RLIMIT_CPU), open files and core dumps. The parent talks to it over tw
 length-prefixed JSON; the worker's stdout and stderr are a third pipe, drained during each call into
 `Outcome.output`, so nothing a script prints can be mistaken for an answer. Each distinct source is
 compiled once per worker into a module of its own, whose globals persist between calls (a script can
-keep a connection pool). Scripts find `WrongUsernameOrPassword` among their builtins. The login password,
-and configuration values under keys such as `db_password` or `api_key`, are replaced by "[redacted]" in
-every message, traceback and output this module hands back.
+keep a connection pool). Scripts find `WrongUsernameOrPassword` among their builtins. The login password
+and the configuration's values are replaced by "[redacted]" (idp.redact) in every message, traceback
+and output this module hands back.
 
 Each worker is a jail (planned by idp.migration.jail, built once per worker by idp.migration.confine)
 for one policy: the files and host:port endpoints the call's configuration names (`Settings` adds
@@ -58,10 +58,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from idp import redact
 from idp.errors import IdpError, Unavailable
 from idp.migration import jail
 from idp.migration.confine import JAIL_TMP, PLAN_VARIABLE
-from idp.migration.jail import SECRET_KEY, Policy, Settings
+from idp.migration.jail import Policy, Settings
 from idp.migration.worker import HEADER, MAX_REQUEST, MAX_RESPONSE, encode
 
 __all__ = [
@@ -73,8 +74,6 @@ logger = logging.getLogger(__name__)
 
 WORKER = Path(__file__).with_name("worker.py")
 OUTPUT_LIMIT = 64 * 1024  # bytes of a call's output kept; the rest is read and dropped
-REDACTED = "[redacted]"
-# Configuration values under SECRET_KEY's keys are redacted from messages and output, like the password.
 NOTES = b'{"notes":'  # a partial jail's first message: what it runs without
 
 
@@ -342,21 +341,10 @@ def _describe(status: int | None) -> str:
 
 
 def _secrets(function: str, args: list[Any] | tuple[Any, ...]) -> list[str]:
-    """Return the strings to redact: login's password and configuration values under secret-looking keys."""
-    found = []
-    if function == "login" and len(args) > 1 and isinstance(args[1], str):
-        found.append(args[1])
-    for arg in args:
-        if isinstance(arg, dict):
-            found += [value for key, value in arg.items()
-                      if isinstance(key, str) and isinstance(value, str) and SECRET_KEY.search(key)]
-    return sorted({s for s in found if s}, key=len, reverse=True)
-
-
-def _redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return text
+    """Return the strings to redact: login's password and the configuration's values."""
+    password = args[1] if function == "login" and len(args) > 1 and isinstance(args[1], str) else None
+    configuration = next((arg for arg in args if isinstance(arg, dict)), {})
+    return redact.secrets_in(configuration, password)
 
 
 _pools: "weakref.WeakSet[Pool]" = weakref.WeakSet()
@@ -418,15 +406,15 @@ class Pool:
             except _Overran as timed_out:
                 logger.warning("script worker %d killed: %s() ran past %g s", worker.pid, function, limit)
                 raise ScriptTimeout(f"{function}() ran past its {limit:g} s timeout",
-                                    output=_redact(str(timed_out), secrets)) from None
+                                    output=redact.scrub(str(timed_out), secrets)) from None
             except _Died as died:
                 worker.wait_exit(0.5)
                 status = _describe(worker.stop())
                 logger.warning("script worker %d died during %s(): %s", worker.pid, function, status)
                 raise ScriptCrashed(f"the script worker died during {function}(): {status}",
-                                    output=_redact(str(died), secrets)) from None
+                                    output=redact.scrub(str(died), secrets)) from None
             keep = True
-            output = _redact(output, secrets)
+            output = redact.scrub(output, secrets)
             return self._answer(body, output, time.monotonic() - started, secrets, worker.pid)
         except ScriptFailed as failed:
             keep = failed.type_name != "MemoryError"  # a worker that ran out of memory may be unwell
@@ -457,13 +445,13 @@ class Pool:
                          "accepts a weaker jail)", message)
             raise SandboxUnavailable(f"the script jail cannot be built: {message}", output=output)
         if kind == "bad_result":
-            raise BadResult(_redact(str(response.get("message")), secrets), output=output)
+            raise BadResult(redact.scrub(str(response.get("message")), secrets), output=output)
         if kind == "failed":
             line = response.get("line")
             raise ScriptFailed(
-                str(response.get("type")), _redact(str(response.get("message")), secrets),
-                _redact(str(response.get("traceback")), secrets), line if isinstance(line, int) else None,
-                output=output,
+                str(response.get("type")), redact.scrub(str(response.get("message")), secrets),
+                redact.scrub(str(response.get("traceback")), secrets),
+                line if isinstance(line, int) else None, output=output,
             )
         raise ScriptCrashed("the script worker broke the protocol", output=output)
 

@@ -3,6 +3,7 @@
 import json
 import secrets
 import time
+from typing import cast
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import (
@@ -21,6 +22,7 @@ from authlib.oidc.core.errors import (
 )
 from flask import Response, redirect, render_template, url_for
 from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.db import db
 from idp.oauth import pending, tokens
@@ -38,12 +40,14 @@ MAX_REQUEST_CHARS = 16384  # one authorization request's parameters, as JSON
 class StoredRequest(OAuth2Request):
     """An authorization request rebuilt from its parameters (kept while the user signs in)."""
 
+    payload: BasicOAuth2Payload
+
     def __init__(self, params: dict[str, str]) -> None:
         super().__init__("GET", tokens.issuer() + "/authorize", headers={})
         self.payload = BasicOAuth2Payload(params)
 
     @property
-    def args(self) -> dict[str, str]:
+    def args(self) -> dict[str, str]:  # type: ignore[override]  # the stubs' dict[str, str | None] is invariant
         return self.payload.data
 
     @property
@@ -51,7 +55,7 @@ class StoredRequest(OAuth2Request):
         return {}
 
 
-def respond(redirect_uri: str, params: list[tuple[str, str]], mode: str | None) -> Response:
+def respond(redirect_uri: str, params: list[tuple[str, str]], mode: str | None) -> BaseResponse:
     """Deliver an authorization response to the client by its response mode."""
     params = [*params, ("iss", tokens.issuer())]  # RFC 9207 mix-up defence
     if mode == "form_post":
@@ -65,11 +69,12 @@ def respond(redirect_uri: str, params: list[tuple[str, str]], mode: str | None) 
     return redirect(add_params_to_uri(redirect_uri, params), 302)
 
 
-def error_response(error: OAuth2Error, mode: str | None) -> Response:
+def error_response(error: OAuth2Error, mode: str | None) -> BaseResponse:
     """Send an error to the client's redirect URI, or show it when there is none to trust."""
+    # Every OAuth2Error class names its error, and get_body leaves out the values that are unset.
     if error.redirect_uri:
-        return respond(error.redirect_uri, error.get_body(), mode)
-    return error_page(error.error, error.get_error_description())
+        return respond(error.redirect_uri, cast(list[tuple[str, str]], error.get_body()), mode)
+    return error_page(cast(str, error.error), error.get_error_description())
 
 
 def consented_items(scope: str, audience: str | None) -> list[str]:
@@ -129,12 +134,12 @@ def _check(params: dict[str, str], client: Client, scope: str) -> str | None:
         raise InvalidRequestError("'id_token_hint' is not an ID token we issued.") from None
 
 
-def _send_to(page: str, params: dict[str, str], waiting: AuthorizationRequest | None) -> Response:
+def _send_to(page: str, params: dict[str, str], waiting: AuthorizationRequest | None) -> BaseResponse:
     """Send the user to a hosted page, keeping the request until they come back."""
     return redirect(url_for(page, state=waiting.id if waiting else pending.remember(params)))
 
 
-def authorize(params: dict[str, str], waiting: AuthorizationRequest | None = None) -> Response:
+def authorize(params: dict[str, str], waiting: AuthorizationRequest | None = None) -> BaseResponse:
     """Answer an authorization request, sending the user to sign in or consent when needed."""
     mode = params.get("response_mode")
     sso = current_session()

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import secrets
+from collections.abc import Collection
 from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin, scope_to_list
@@ -10,9 +11,11 @@ from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.connections.models import NATIVE_ID
-from idp.db import UTCDateTime, db, utcnow
+from idp.db import Model, UTCDateTime, utcnow
 
 SCOPES = ("openid", "profile", "email", "offline_access")
+SECRET_METHODS = ["client_secret_basic", "client_secret_post"]  # how confidential clients authenticate
+AUTH_METHODS = [*SECRET_METHODS, "none"]  # and public ones (with PKCE)
 
 
 def digest(secret: str) -> str:
@@ -20,7 +23,7 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class Client(db.Model, ClientMixin):
+class Client(Model, ClientMixin):
     """A relying party. Confidential clients hold a secret stored only as its digest."""
 
     __tablename__ = "clients"
@@ -51,10 +54,11 @@ class Client(db.Model, ClientMixin):
     def get_client_id(self) -> str:
         return self.id
 
-    def get_default_redirect_uri(self) -> str | None:
+    # Or None when there are several: Authlib then requires a redirect_uri (its stubs leave None out).
+    def get_default_redirect_uri(self) -> str | None:  # type: ignore[override]
         return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
 
-    def get_allowed_scope(self, scope: str | None) -> str:
+    def get_allowed_scope(self, scope: Collection[str] | str | None) -> str:
         if not scope:
             return "openid"
         return " ".join(dict.fromkeys(s for s in scope_to_list(scope) if s in SCOPES))  # no repeats
@@ -70,7 +74,7 @@ class Client(db.Model, ClientMixin):
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.public:
             return method == "none"
-        return method in ("client_secret_basic", "client_secret_post")
+        return method in SECRET_METHODS
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code" and bool(self.redirect_uris)
@@ -81,7 +85,7 @@ class Client(db.Model, ClientMixin):
         return grant_type in ("authorization_code", "refresh_token")
 
 
-class AuthorizationRequest(db.Model):
+class AuthorizationRequest(Model):
     """An authorization request waiting while its user signs in or consents.
 
     Its id travels in the login and consent URLs; it is honoured only in the browser that made it.
@@ -103,7 +107,7 @@ class AuthorizationRequest(db.Model):
         return self.params.get("client_id")
 
 
-class AuthorizationCode(db.Model):
+class AuthorizationCode(Model):
     """A code handed to a client's redirect URI; stored as its digest and usable once."""
 
     __tablename__ = "authorization_codes"
@@ -144,7 +148,7 @@ class AuthorizationCode(db.Model):
         return None
 
 
-class Grant(db.Model):
+class Grant(Model):
     """One authorization: a code exchange or client-credentials call and every token rotated from it."""
 
     __tablename__ = "grants"
@@ -164,7 +168,7 @@ class Grant(db.Model):
     client: Mapped[Client] = relationship()
 
 
-class Token(db.Model):
+class Token(Model):
     """One token response: a JWT access token (by its jti) and, maybe, a refresh token digest."""
 
     __tablename__ = "tokens"
@@ -199,7 +203,7 @@ class Token(db.Model):
         return self.access_expires_at <= utcnow()
 
 
-class Consent(db.Model):
+class Consent(Model):
     """The scopes a user has allowed a third-party client."""
 
     __tablename__ = "consents"

@@ -1,16 +1,18 @@
 """Authlib's authorization server, with our grants and endpoints plugged into its hooks."""
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import (
+    ClientMixin,
     InvalidClientError,
     InvalidRequestError,
     OAuth2Error,
+    OAuth2Payload,
     OAuth2Request,
     grants,
 )
@@ -23,13 +25,11 @@ from flask import Flask, current_app
 from flask import request as flask_request
 from sqlalchemy import select, update
 
-from idp.db import db, utcnow
+from idp.db import claim_once, db, utcnow
 from idp.oauth import tokens
-from idp.oauth.models import AuthorizationCode, Client, Grant, Token, digest
+from idp.oauth.models import AUTH_METHODS, SECRET_METHODS, AuthorizationCode, Client, Grant, Token, digest
 from idp.users.accounts import credentials_changed
 from idp.users.models import User
-
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 
 class InvalidTargetError(OAuth2Error):
@@ -69,13 +69,16 @@ def revoke_user_grants(user_id: str) -> None:
     )
 
 
-def _claim(model: type, key: Any, column: Any, **values: Any) -> bool:
-    """Set a used-once timestamp if nobody set it before; concurrent callers get one winner."""
-    result = db.session.execute(
-        update(model).where(key, column.is_(None)).values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
+if TYPE_CHECKING:
+    class GrantRequest(OAuth2Request):
+        """Authlib's request as our hooks see it: our requests always carry a payload, and past client
+        authentication the client is one query_client returned (typing only)."""
+
+        payload: OAuth2Payload
+        client: Client
+        user: Any  # the SSO session when a code is issued, the User when tokens are
+        authorization_code: AuthorizationCode
+        refresh_token: Token
 
 
 class IssuesTokens:
@@ -95,16 +98,19 @@ class IssuesTokens:
 class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
     """The code flow; codes are stored as digests and a reused code revokes its grant."""
 
+    request: "GrantRequest"
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
     @staticmethod
-    def validate_authorization_redirect_uri(request: OAuth2Request, client: Client) -> str:
+    def validate_authorization_redirect_uri(request: OAuth2Request, client: ClientMixin) -> str:
         # Authlib quotes the URI in its error, and a `"`, `\` or non-ASCII character there is a 500.
-        if request.payload.redirect_uri and not client.check_redirect_uri(request.payload.redirect_uri):
+        requested = cast("GrantRequest", request).payload.redirect_uri
+        if requested and not client.check_redirect_uri(requested):
             raise InvalidRequestError("The redirect_uri is not registered for this client.")
         return grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client)
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        request = cast("GrantRequest", request)
         data = request.payload.data
         session = request.user  # our authorize view passes the SSO session as the "user"
         db.session.add(AuthorizationCode(
@@ -118,12 +124,12 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
         ))
         db.session.commit()
 
-    def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
+    def query_authorization_code(self, code: str, client: ClientMixin) -> AuthorizationCode | None:
         row = db.session.get(AuthorizationCode, digest(code))
-        if row is None or row.client_id != client.id:
+        if row is None or row.client_id != client.get_client_id():
             return None
-        if not _claim(AuthorizationCode, AuthorizationCode.code_digest == row.code_digest,
-                      AuthorizationCode.used_at, used_at=utcnow()):
+        if not claim_once(AuthorizationCode, AuthorizationCode.code_digest == row.code_digest,
+                          AuthorizationCode.used_at.is_(None), used_at=utcnow()):
             # Second use: RFC 6749 §4.1.2 — refuse it and revoke what the first use issued.
             db.session.refresh(row)
             revoke_grant(row.grant_id)
@@ -162,16 +168,19 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
 class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
     """Refresh with rotation: every use returns a new refresh token; reuse revokes the family."""
 
+    request: "GrantRequest"
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
-    def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+    # Authlib's stubs want a TokenMixin, where its docs return None for an invalid token; our Token
+    # has the mixin's hooks without deriving from it.
+    def authenticate_refresh_token(self, refresh_token: str) -> Token | None:  # type: ignore[override]
         row = db.session.scalar(select(Token).where(Token.refresh_digest == digest(refresh_token)))
         if row is None or row.grant.revoked_at is not None or not row.check_client(self.request.client):
             return None  # another client's token is refused without being spent
         if row.refresh_expires_at is None or row.refresh_expires_at <= utcnow():
             return None
-        if not _claim(Token, Token.jti == row.jti, Token.rotated_at, rotated_at=utcnow()):
+        if not claim_once(Token, Token.jti == row.jti, Token.rotated_at.is_(None), rotated_at=utcnow()):
             revoke_grant(row.grant_id)  # a rotated token came back: assume it was stolen
             return None
         return row
@@ -182,14 +191,15 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
     def authenticate_user(self, refresh_token: Token) -> User | None:
         return db.session.get(User, refresh_token.grant.user_id)
 
-    def revoke_old_credential(self, refresh_token: Token) -> None:
+    def revoke_old_credential(self, refresh_token: Token) -> None:  # type: ignore[override]  # as above
         """Nothing left to do: the old token was marked rotated when it was accepted."""
 
 
 class ClientCredentialsGrant(IssuesTokens, grants.ClientCredentialsGrant):
     """Machine-to-machine tokens for an API the client is allowed to call."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    request: "GrantRequest"
+    TOKEN_ENDPOINT_AUTH_METHODS = SECRET_METHODS
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
@@ -235,7 +245,8 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         grant.register_hook("after_create_token_response", self.process_token)
 
     def encode_id_token(self, token: dict[str, Any], request: OAuth2Request) -> str:
-        code: AuthorizationCode = request.authorization_code
+        request = cast("GrantRequest", request)
+        code = request.authorization_code
         return tokens.id_token(
             request.client, request.user, token["scope"], auth_time=code.auth_time,
             nonce=code.nonce, session_id=code.session_id, access_token=token["access_token"],
@@ -278,7 +289,7 @@ class Revocation(RevocationEndpoint):
 class Introspection(IntrospectionEndpoint):
     """RFC 7662, for the client the token was issued to."""
 
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    CLIENT_AUTH_METHODS = SECRET_METHODS
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> dict[str, Any] | None:
         row = _lookup(token_string, token_type_hint)
@@ -325,10 +336,11 @@ class IssuerRequest(FlaskOAuth2Request):
 
 def _error_redirect_uri(request: OAuth2Request) -> str | None:
     """Return where an authorization error may be sent: only a redirect URI the client registered."""
-    client = query_client(request.payload.client_id)
+    payload = cast(OAuth2Payload, request.payload)  # set on every request our server builds
+    client = query_client(payload.client_id)
     if client is None:
         return None
-    requested = request.payload.redirect_uri
+    requested = payload.redirect_uri
     if requested:
         return requested if client.check_redirect_uri(requested) else None
     return client.get_default_redirect_uri()
@@ -343,15 +355,16 @@ class Server(AuthorizationServer):
         # Authlib quotes the response type in its error (a 500 for `"`, `\` or non-ASCII), and calls
         # a missing one unsupported where RFC 6749 §4.1.2.1 says invalid_request.
         redirect_uri = _error_redirect_uri(request)
-        if not request.payload.response_type:
+        if not cast(OAuth2Payload, request.payload).response_type:
             raise InvalidRequestError("Missing 'response_type'.", redirect_uri=redirect_uri)
         raise UnsupportedResponseTypeError("Only response_type=code is supported.", redirect_uri=redirect_uri)
 
     def authenticate_client(
-        self, request: OAuth2Request, methods: list[str], endpoint: str = "token"
-    ) -> Client:
+        self, request: OAuth2Request, methods: Collection[str], endpoint: str = "token"
+    ) -> ClientMixin:
         try:
-            extract_basic_authorization(request.headers)  # the parser of Authlib's client_secret_basic
+            # The parser of Authlib's client_secret_basic (any headers mapping does, whatever its stubs say).
+            extract_basic_authorization(request.headers)  # type: ignore[arg-type]
         except ValueError:
             # It lets these escape as a 500: credentials not base64 of UTF-8, or not even ASCII, and a
             # scheme followed only by whitespace (`"Basic \xa0"` splits into one part).
@@ -360,7 +373,8 @@ class Server(AuthorizationServer):
             ) from None
         return super().authenticate_client(request, methods, endpoint)
 
-    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+    # Wider than the Flask server's FlaskOAuth2Request: Authlib's core takes any OAuth2Request.
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:  # type: ignore[override]
         if isinstance(request, OAuth2Request):
             return request  # an authorization request we stored while the user signed in
         return IssuerRequest(flask_request)

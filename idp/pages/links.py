@@ -5,9 +5,8 @@ from datetime import timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import update
 
-from idp.db import db, utcnow
+from idp.db import claim_once, db, utcnow
 from idp.errors import InvalidInput
 from idp.oauth.models import digest
 from idp.pages.models import AccountToken
@@ -71,11 +70,8 @@ def peek(token: str, purpose: str) -> AccountToken:
 def redeem(token: str, purpose: str) -> AccountToken:
     """Use a link once; the caller commits together with the action it performs."""
     row = peek(token, purpose)
-    claimed = db.session.execute(
-        update(AccountToken).where(AccountToken.digest == row.digest, AccountToken.used_at.is_(None))
-        .values(used_at=utcnow()).execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:  # a concurrent click won
+    if not claim_once(AccountToken, AccountToken.digest == row.digest, AccountToken.used_at.is_(None),
+                      used_at=utcnow()):  # a concurrent click won
         db.session.rollback()
         raise LinkUsed(row)
     return row

@@ -1,5 +1,7 @@
 """The mails the hosted pages send; links are built on the issuer, never on the Host header."""
 
+from typing import Any
+
 from flask import current_app, render_template, url_for
 
 from idp import mail
@@ -10,12 +12,12 @@ from idp.pages import links
 from idp.users.models import User
 
 
-def absolute(endpoint: str, **values: str) -> str:
+def absolute(endpoint: str, **values: Any) -> str:
     """Return a URL under the issuer (a spoofed Host header must not poison emailed links)."""
     return current_app.config["ISSUER"] + url_for(endpoint, **values)
 
 
-def _send(to: User | Recipient, subject: str, template: str, **context: str) -> None:
+def _send(to: User | Recipient, subject: str, template: str, **context: object) -> None:
     """Queue a mail in the current transaction; the caller commits."""
     context = {"user": to, "subject": subject, **context}
     text = render_template(f"mail/{template}.txt", **context)

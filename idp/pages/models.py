@@ -5,10 +5,10 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.db import UTCDateTime, db, utcnow
+from idp.db import Model, UTCDateTime, utcnow
 
 
-class AccountToken(db.Model):
+class AccountToken(Model):
     """A single-use token behind an emailed link (email verification, password reset).
 
     A reset link for a legacy user who has not moved over yet has no user: it names the connection

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.connections import stores
 from idp.connections.legacy import LegacyUnavailable
@@ -40,7 +41,7 @@ def _store(waiting: AuthorizationRequest | None) -> stores.UserStore:
     return stores.by_id(client.connection_id if client else None)
 
 
-def _continue(waiting: AuthorizationRequest | None) -> Response:
+def _continue(waiting: AuthorizationRequest | None) -> BaseResponse:
     if waiting is not None:
         return redirect(url_for("oauth.resume", state=waiting.id))
     return redirect(url_for("pages.account"))
@@ -88,7 +89,7 @@ def _throttled(template: str, wait: throttle.Wait, **context: object) -> Respons
 
 @bp.route("/u/login", methods=["GET", "POST"])
 @per_ip("RATELIMIT_LOGIN")
-def login() -> Response:
+def login() -> BaseResponse:
     """Sign in with email and password."""
     waiting = pending.find(request.args.get("state"))
     if waiting is None and request.method == "GET" and _signed_in_user():
@@ -123,7 +124,7 @@ def login() -> Response:
 
 @bp.route("/u/signup", methods=["GET", "POST"])
 @per_ip("RATELIMIT_SIGNUP")
-def signup() -> Response:
+def signup() -> BaseResponse:
     """Create an account with email and password, then continue where the user came from."""
     waiting = pending.find(request.args.get("state"))
     form = SignupForm()
@@ -258,7 +259,7 @@ def _password_changed(user: User, waiting: AuthorizationRequest | None) -> Respo
 
 
 @bp.route("/u/account", methods=["GET", "POST"])
-def account() -> Response:
+def account() -> BaseResponse:
     """Show the signed-in user's account: verification, password change, signing out everywhere."""
     user = _signed_in_user()
     if user is None:
@@ -268,7 +269,7 @@ def account() -> Response:
 
 @bp.post("/u/account/password")
 @per_ip("RATELIMIT_LOGIN")
-def change_password() -> Response:
+def change_password() -> BaseResponse:
     """Change the password after checking the current one."""
     sso, user = current_session(), _signed_in_user()
     if sso is None or user is None:
@@ -295,7 +296,7 @@ def change_password() -> Response:
 
 
 @bp.post("/u/account/sign-out-everywhere")
-def sign_out_everywhere() -> Response:
+def sign_out_everywhere() -> BaseResponse:
     """End every session of the user, this one included, and revoke their refresh tokens."""
     user = _signed_in_user()
     if user is not None and ActionForm().validate_on_submit():
@@ -309,7 +310,7 @@ def sign_out_everywhere() -> Response:
 
 
 @bp.post("/u/account/verify-email")
-def resend_verification() -> Response:
+def resend_verification() -> BaseResponse:
     """Send the verification mail again."""
     user = _signed_in_user()
     if user is None or not ActionForm().validate_on_submit():
@@ -321,7 +322,7 @@ def resend_verification() -> Response:
 
 
 @bp.route("/u/consent", methods=["GET", "POST"])
-def consent() -> Response:
+def consent() -> BaseResponse:
     """Let the user allow a third-party application the scopes it asks for."""
     waiting = pending.find(request.args.get("state"))
     sso = current_session()

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.db import UTCDateTime, db, utcnow
+from idp.db import Model, UTCDateTime, utcnow
 
 
 def normalize(email: str) -> str:
@@ -20,7 +20,7 @@ def new_user_id() -> str:
     return secrets.token_hex(12)
 
 
-class User(db.Model):
+class User(Model):
     """A person who signs in; `id` is the `sub` and never changes."""
 
     __tablename__ = "users"
@@ -49,7 +49,7 @@ class User(db.Model):
     legacy_id: Mapped[str | None] = mapped_column(String(255))
 
 
-class Session(db.Model):
+class Session(Model):
     """A server-side SSO session; its id is the `sid` claim and lives in the signed cookie."""
 
     __tablename__ = "sessions"
