@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from idp.edge import Edge, RefuseUnroutableHost
+from idp.errors import InvalidInput, Unavailable
 
 
 def _origin(url: str) -> str:
@@ -119,6 +120,17 @@ def init_app(app: Flask) -> None:
         if code == 429:
             return _error(code, name, "Too many requests. Wait a moment and try again.")
         return _error(code, name, e.description or "")
+
+    # idp's own errors that no view turned into an answer of its own.
+    @app.errorhandler(Unavailable)
+    def unavailable(e: Unavailable) -> tuple[Response | str, int]:
+        app.logger.error("%s on %s %s: %s", type(e).__name__, request.method, request.path, e)
+        return _error(503, "temporarily_unavailable",
+                      "A service we depend on is not answering. Try again in a few minutes.")
+
+    @app.errorhandler(InvalidInput)
+    def invalid(e: InvalidInput) -> tuple[Response | str, int]:
+        return _error(400, "invalid_request", str(e))
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception) -> tuple[Response | str, int]:
