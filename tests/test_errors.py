@@ -11,7 +11,7 @@ from idp.oauth.clients import InvalidClientMetadata
 
 @pytest.fixture
 def client(tmp_path):
-    app = create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x" * 32, "TESTING": False}, serving=False)
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x" * 32}, serving=False)
 
     @app.get("/api/unavailable")
     @app.get("/u/unavailable")
