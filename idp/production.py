@@ -22,11 +22,17 @@ def _without_queries(record: logging.LogRecord) -> bool:
 
 
 class RedactingLogger(glogging.Logger):
-    """gunicorn's logger, whose error log never carries a query string."""
+    """gunicorn's logger, whose error log never carries a query string and also carries idp's own lines."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         self.error_log.addFilter(_without_queries)
+        # idp's loggers (users moved over, mail sent, script output, failures) write where gunicorn
+        # writes its own messages; without a handler, Python would drop everything below WARNING.
+        ours = logging.getLogger("idp")
+        ours.handlers = list(self.error_log.handlers)
+        ours.setLevel(logging.INFO)
+        ours.propagate = False
 
 
 def settings(binds: list[str], workers: int, certfile: str | None, keyfile: str | None) -> dict[str, Any]:

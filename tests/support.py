@@ -5,13 +5,16 @@ import hashlib
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+
+T = TypeVar("T")
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
@@ -110,3 +113,12 @@ def in_threads(*targets: Callable[[], object], timeout: float = 60) -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout)
+
+
+def eventually(check: Callable[[], T], timeout: float = 10) -> T:
+    """Return the first true value of `check()`, asking again until `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"not within {timeout} s"
+        time.sleep(0.02)
+    return value

@@ -2,12 +2,18 @@
 
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
+import time
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+import requests
+
+from tests.support import csrf_token
 
 IDP = str(Path(sys.executable).parent / "idp")
 
@@ -104,3 +110,71 @@ def test_serving_without_init_says_how_to_fix_it(env):
     done = subprocess.run([sys.executable, "-c", "import wsgi"], env=env, capture_output=True, text=True,
                           cwd=Path(__file__).parent.parent, timeout=60)
     assert done.returncode != 0 and "idp init" in done.stderr
+
+
+def test_version_is_idps_own(env):
+    assert idp(env, "--version").strip() == f"idp {version('idp')}"
+
+
+def test_only_operator_commands_and_options_are_offered(env):
+    shown = idp(env, "--help")
+    for hidden in ("--app", "--env-file", "--debug", "limiter", "Flask"):
+        assert hidden not in shown, hidden
+    for command in ("init", "run", "serve", "db", "users", "clients", "connections", "migration", "keys"):
+        assert f"\n  {command} " in shown, command
+    for refused in (["-A", "wsgi", "users", "list"], ["--env-file", ".env", "users", "list"],
+                    ["--debug", "run"], ["limiter", "--help"], ["db", "migrate"], ["db", "downgrade"]):
+        output = idp(env, *refused, ok=False)
+        assert "No such" in output and "Traceback" not in output, refused
+    db_help = idp(env, "db", "--help")
+    assert "upgrade" in db_help
+    for gone in ("init", "migrate", "downgrade", "revision", "stamp", "history"):
+        assert f"\n  {gone} " not in db_help, gone
+
+
+def test_db_upgrade_applies_idps_schema(env):
+    failed = idp(env, "users", "list", ok=False)
+    assert "database error" in failed and "idp init" in failed and "Traceback" not in failed
+    assert "database schema up to date" in idp(env, "db", "upgrade")
+    idp(env, "db", "upgrade")  # nothing left to apply
+    assert idp(env, "users", "list") == ""
+    assert "Username-Password-Authentication" in idp(env, "connections", "list")
+
+
+def test_a_bad_configuration_is_a_message_not_a_traceback(env):
+    output = idp({**env, "IDP_ISSUER": "http://idp.example.com"}, "users", "list", ok=False)
+    assert "IDP_ISSUER must use https" in output and "Traceback" not in output
+
+
+def test_the_development_server_logs_the_links_of_mails_it_cannot_send(env, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**env, "IDP_ISSUER": f"http://127.0.0.1:{port}"}
+    idp(env, "init")
+    idp(env, "users", "create", "--email", "bob@example.com", "--password", "a long password")
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([IDP, "run", "--port", str(port)], env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while "Running on" not in log.read_text():
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        with requests.Session() as agent:
+            page = agent.get(f"http://127.0.0.1:{port}/u/reset-password", timeout=10)
+            answer = agent.post(page.url, data={"csrf_token": csrf_token(page.text),
+                                                "email": "bob@example.com"}, timeout=10)
+            assert answer.status_code == 200
+        while "links: " not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(10)
+    line = next(line for line in log.read_text().splitlines() if "links: " in line)
+    assert "INFO idp.mail: mail to bob@example.com: 'Reset your password' written to" in line
+    assert f"http://127.0.0.1:{port}/u/reset-password/new?token=" in line
+    [mail] = (tmp_path / "instance" / "outbox").iterdir()
+    assert line.split("links: ")[1] in mail.read_text()

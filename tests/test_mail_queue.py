@@ -5,9 +5,9 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -26,7 +26,7 @@ from idp.mail_queue import QueuedMail
 from tests.mailbox import Mailbox, Silent
 from tests.migration import conftest as migration
 from tests.migration.conftest import SCRIPT, Legacy
-from tests.support import Browser, csrf_token, in_threads, query
+from tests.support import Browser, csrf_token, eventually, in_threads, query
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -37,7 +37,6 @@ HTML = f'<p>Hello Ada,</p><p><a href="{LINK}">Verify</a></p>'
 # Short waits, so that a test sees several attempts.
 FAST = {"SMTP_TIMEOUT": 1, "MAIL_RETRY_INITIAL": 0.1, "MAIL_RETRY_MAX": 0.4, "MAIL_POLL_INTERVAL": 0.1}
 
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -59,15 +58,6 @@ def queued() -> list[Row[Any]]:
     """Return the queue as the database holds it now, not as the test's session last saw it."""
     with db.engine.connect() as conn:
         return list(conn.execute(select(QueuedMail.__table__).order_by(QueuedMail.id)))
-
-
-def eventually(check: Callable[[], T], timeout: float = 10) -> T:
-    """Return the first true value of `check()`, asking again until `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"not within {timeout} s"
-        time.sleep(0.02)
-    return value
 
 
 def ask_for_reset(browser: Browser, email: str) -> TestResponse:

@@ -11,7 +11,7 @@ import requests
 from tests.conftest import PASSWORD
 from tests.mailbox import Mailbox
 from tests.served import IDP, Served, idp_env, serve
-from tests.support import csrf_token
+from tests.support import csrf_token, eventually
 
 SECRET = "c0de-that-must-not-be-logged"
 
@@ -38,7 +38,10 @@ def test_logs_carry_no_query_string(app, database_url: str, tmp_path: Path) -> N
 
 
 def test_no_request_header_chooses_the_path(app, user, database_url: str, tmp_path: Path) -> None:
-    """A SCRIPT_NAME header neither breaks the request nor moves the links the provider mails."""
+    """A SCRIPT_NAME header neither breaks the request nor moves the links the provider mails.
+
+    The provider's own log lines (here: the mail it sent) reach the server's log.
+    """
     with Mailbox() as mailbox, serve(database_url, tmp_path, SMTP_URL=mailbox.url) as served:
         answer = raw(served, b"GET /u/login HTTP/1.1\r\nHost: 127.0.0.1\r\nSCRIPT_NAME: /elsewhere\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 200")
@@ -49,6 +52,8 @@ def test_no_request_header_chooses_the_path(app, user, database_url: str, tmp_pa
                          headers={"SCRIPT_NAME": "/evil", "X-Forwarded-Prefix": "/evil"})
         link = Mailbox.link(mailbox.wait_for(user.email, timeout=10))
         assert link.startswith(served.url + "/u/reset-password/new?token=")
+        assert eventually(lambda: "Reset your password" in served.error_log.read_text()
+                          and "sent through" in served.error_log.read_text())
 
 
 @pytest.mark.parametrize("trusted", [True, False])
