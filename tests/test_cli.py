@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import time
+from email import message_from_bytes, policy
 from importlib.metadata import version
 from pathlib import Path
 
@@ -177,4 +178,5 @@ def test_the_development_server_logs_the_links_of_mails_it_cannot_send(env, tmp_
     assert "INFO idp.mail: mail to bob@example.com: 'Reset your password' written to" in line
     assert f"http://127.0.0.1:{port}/u/reset-password/new?token=" in line
     [mail] = (tmp_path / "instance" / "outbox").iterdir()
-    assert line.split("links: ")[1] in mail.read_text()
+    text = message_from_bytes(mail.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+    assert line.split("links: ")[1] in text

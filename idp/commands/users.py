@@ -7,13 +7,13 @@ from typing import Any
 import click
 from email_validator import EmailNotValidError, validate_email
 from flask import Blueprint
-from sqlalchemy import select
 
 from idp.connections import registry, stores
 from idp.connections.legacy import LegacyUnavailable
 from idp.connections.models import NATIVE_NAME, Connection
 from idp.connections.registry import InvalidConnection
 from idp.db import db
+from idp.users import accounts
 from idp.users.accounts import UserExists
 from idp.users.models import User
 from idp.users.passwords import policy_error
@@ -115,11 +115,8 @@ def _find(user_id_or_email: str, store: stores.UserStore | None) -> User:
 def list_(connection_name: str | None, as_json: bool) -> None:
     """List users kept in idp's database, oldest first (legacy users not moved over are not listed)."""
     store = _store(connection_name)
-    query = select(User).order_by(User.created_at, User.id)
-    if store is not None:
-        query = query.where(User.connection_id == store.id)
     connections = _connections()
-    rows = [_describe(user, connections) for user in db.session.scalars(query)]
+    rows = [_describe(user, connections) for user in accounts.list_users(store.id if store else None)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -156,11 +153,8 @@ def delete(user_id: str, yes: bool) -> None:
     email, label = user.email, f"{user.id} <{user.email}> of {store.connection.name}"
     if not yes:
         click.confirm(f"Delete user {label}, signing them out everywhere?", abort=True)
-    # The database's ON DELETE CASCADE keys take their sessions, grants (and so tokens), codes,
-    # consents and emailed-link tokens in this same transaction.
-    db.session.delete(user)
-    db.session.commit()
+    accounts.delete_user(user)
     click.echo(f"deleted user {label}")
-    if isinstance(store, stores.MigratingStore):
+    if store.migrating:
         click.echo(f"note: if the legacy store of {store.connection.name} still has {email}, they move "
                    "over again at their next sign-in (`idp connections disconnect` stops that)")

@@ -28,6 +28,8 @@ class Recipient:
 class NativeStore:
     """Users kept in idp's own database, under one connection."""
 
+    migrating = False  # whether users not in idp's database yet may still move over from a legacy store
+
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
@@ -64,6 +66,8 @@ class MigratingStore(NativeStore):
     Every method may raise legacy.LegacyUnavailable (legacy.ProfileRefused when the legacy store
     answered with a profile we refuse); nothing is created then.
     """
+
+    migrating = True
 
     def authenticate(self, email: str, password: str) -> Verified | None:
         """Check the password here, or, the first time, against the legacy store (moving the user over)."""

@@ -100,3 +100,17 @@ def still_verified(verified: Verified) -> bool:
                        .execution_options(synchronize_session=False))
     changed_at = db.session.scalar(select(User.password_changed_at).where(User.id == user_id))
     return changed_at == verified.password_changed_at
+
+
+def list_users(connection_id: str | None = None) -> list[User]:
+    """Return the users kept in idp's database (of one connection, or all), oldest first."""
+    query = select(User).order_by(User.created_at, User.id)
+    if connection_id is not None:
+        query = query.where(User.connection_id == connection_id)
+    return list(db.session.scalars(query))
+
+
+def delete_user(user: User) -> None:
+    """Delete a user; the database's cascades take their sessions, grants, tokens, consents and links."""
+    db.session.delete(user)
+    db.session.commit()
