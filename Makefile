@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean packages
+.PHONY: demo test lint bench bench-peer clean packages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,4 +40,14 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) tests/interop/node_modules .pytest_cache
+	rm -rf $(VENV) tests/interop/node_modules bench/peer/node_modules .pytest_cache
+
+# idp side by side with node-oidc-provider (bench/peer/): `make bench-peer BENCH_PEER_ARGS="--duration 3"`.
+bench/peer/node_modules/.package-lock.json: bench/peer/package-lock.json
+	cd bench/peer && npm ci --silent --no-audit --no-fund
+
+bench-peer: $(STAMP) bench/peer/node_modules/.package-lock.json
+	@command -v wrk >/dev/null || if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	else echo "bench-peer needs Debian's wrk: apt-get install wrk"; exit 1; fi
+	$(BIN)/python -m bench.peer $(BENCH_PEER_ARGS)
