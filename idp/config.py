@@ -26,6 +26,11 @@ SIGNING_KEY_SIZE = 2048
 KEY_ROTATION_PERIOD = 30 * 24 * 3600
 JWKS_MAX_AGE = 3600  # Cache-Control on the JWKS; a `next` key is published this long before it signs
 KEY_MAINTENANCE_INTERVAL = 60  # how often each process checks for a due rotation or an expired key
+# How old a process's copy of the published keys (and the JWKS built from them) may get before it
+# asks the database whether they changed: another process's rotation or revocation shows this late.
+KEY_SET_MAX_AGE = 1.0
+# How long a process reuses a client it read; another process's change to a client shows this late.
+CLIENT_CACHE_MAX_AGE = 1.0
 
 # Password hashing: argon2id (RFC 9106 low-memory profile, argon2-cffi's defaults).
 ARGON2_TIME_COST = 3

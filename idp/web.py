@@ -1,6 +1,9 @@
-"""Cross-cutting web concerns: CSRF, security headers and error pages."""
+"""Cross-cutting web concerns: CSRF, security headers, error pages and cacheable documents."""
 
+import hashlib
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, jsonify, render_template, request
@@ -8,6 +11,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.edge import Edge, RefuseUnroutableHost
 from idp.errors import InvalidInput, Unavailable
@@ -84,6 +88,29 @@ def _security_headers(response: Response) -> Response:
         # Pages carry CSRF tokens, codes or personal data: never cache them.
         headers["Cache-Control"] = "no-store"
     return response
+
+
+@dataclass(frozen=True)
+class Document:
+    """A public JSON document that changes rarely (discovery, the JWKS), encoded once with its ETag."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, data: object) -> "Document":
+        """Encode data (keys sorted, so that equal data has an equal ETag)."""
+        body = json.dumps(data, sort_keys=True).encode()
+        return cls(body, hashlib.sha256(body).hexdigest()[:32])
+
+    def answer(self, max_age: int) -> BaseResponse:
+        """Answer the request: 304 when the client's copy is current, cacheable by anyone for max_age."""
+        response = Response(self.body, mimetype="application/json")
+        response.set_etag(self.etag)
+        response.cache_control.public = True
+        response.cache_control.max_age = max_age
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response.make_conditional(request)
 
 
 def error_page(error: str, description: str, status: int = 400) -> Response:

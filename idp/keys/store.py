@@ -2,8 +2,8 @@
 
 import hashlib
 import json
-import re
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,11 +18,12 @@ from idp.db import claim_once, db, utcnow
 from idp.errors import IdpError, InvalidInput
 from idp.keys import kek
 from idp.keys.models import CURRENT, NEXT, PREVIOUS, PUBLISHED, RETIRED, REVOKED, SigningKey
-
-KID = re.compile(r"[0-9a-f]{64}")
+from idp.web import Document
 
 # Decrypted private keys by kid: immutable once made, so caching them per process is safe.
 _private_keys: dict[str, rsa.RSAPrivateKey] = {}
+# This process's view of the published keys, per database: when it was last checked, and what it was.
+_key_sets: dict[str, tuple[float, "KeySet"]] = {}
 # When this process last looked for due rotations and expired keys, per database.
 _last_maintained: dict[str, float] = {}
 
@@ -37,6 +38,44 @@ class NextKeyTooNew(IdpError):
     def __init__(self, kid: str, safe_at: datetime) -> None:
         super().__init__(f"next key {kid} is not safe to sign before {safe_at:%Y-%m-%d %H:%M:%S}Z")
         self.kid, self.safe_at = kid, safe_at
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """The published keys as one process sees them, built once per change of the key set."""
+
+    states: tuple[tuple[str, str], ...]  # (kid, state), oldest first: what a check compares
+    current: str | None
+    public: dict[str, Any]  # kid -> public key, for verifying
+    jwks: Document
+
+    @classmethod
+    def of(cls, keys: list[SigningKey]) -> "KeySet":
+        """Build the key set of the published keys given oldest first."""
+        return cls(
+            states=tuple((k.kid, k.state) for k in keys),
+            current=next((k.kid for k in keys if k.state == CURRENT), None),
+            public={k.kid: RSAAlgorithm.from_jwk(k.public_jwk) for k in keys},
+            jwks=Document.of({"keys": [k.public_jwk for k in keys]}),
+        )
+
+
+def _database() -> str:
+    return str(current_app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def key_set(*, fresh: bool = False) -> KeySet:
+    """Return the published keys; whether they changed is asked at most once per KEY_SET_MAX_AGE."""
+    now = time.monotonic()
+    seen = _key_sets.get(_database())
+    if seen is not None and not fresh and now - seen[0] < current_app.config["KEY_SET_MAX_AGE"]:
+        return seen[1]
+    states = tuple((kid, state) for kid, state in db.session.execute(  # two short columns: cheap
+        select(SigningKey.kid, SigningKey.state).where(SigningKey.state.in_(PUBLISHED))
+        .order_by(SigningKey.created_at, SigningKey.kid)))
+    known = seen[1] if seen is not None and seen[1].states == states else KeySet.of(published_keys())
+    _key_sets[_database()] = (now, known)
+    return known
 
 
 def _thumbprint(jwk: dict[str, Any]) -> str:
@@ -72,10 +111,11 @@ def _commit_or_lose() -> bool:
     """Commit; if another instance changed the keys first, roll back and say so."""
     try:
         db.session.commit()
-        return True
     except (IntegrityError, OperationalError):
         db.session.rollback()
         return False
+    _key_sets.pop(_database(), None)  # this process sees its own change at once
+    return True
 
 
 def init_app(app: Flask) -> None:
@@ -178,6 +218,7 @@ def revoke(kid: str) -> None:
             db.session.flush()
     db.session.commit()
     _private_keys.pop(kid, None)
+    _key_sets.pop(_database(), None)
     ensure_keys()
 
 
@@ -208,33 +249,35 @@ def maintain_now_and_then() -> None:
 
 
 def signing_key() -> tuple[str, rsa.RSAPrivateKey]:
-    """Return the kid and private key of the current key."""
-    key = _by_state(CURRENT)[CURRENT][0]
-    private = _private_keys.get(key.kid)
-    if private is None:
-        assert key.private_key is not None
-        loaded = serialization.load_pem_private_key(kek.decrypt(key.private_key), None)
-        assert isinstance(loaded, rsa.RSAPrivateKey)
-        private = _private_keys[key.kid] = loaded
-    return key.kid, private
+    """Return the kid and private key of the current key, decrypted once per process."""
+    for fresh in (False, True):  # a key another process has just revoked has no private key left
+        kid = key_set(fresh=fresh).current
+        if kid in _private_keys:
+            return kid, _private_keys[kid]
+        key = db.session.get(SigningKey, kid) if kid else None
+        if kid and key is not None and key.private_key is not None:
+            loaded = serialization.load_pem_private_key(kek.decrypt(key.private_key), None)
+            assert isinstance(loaded, rsa.RSAPrivateKey)
+            _private_keys[kid] = loaded
+            return kid, loaded
+    raise KeyNotFound("no current signing key: `idp init` makes the first ones")
 
 
 def published_keys() -> list[SigningKey]:
     """Return the keys the JWKS publishes: next, current and previous."""
     keys = db.session.scalars(
-        select(SigningKey).where(SigningKey.state.in_(PUBLISHED)).order_by(SigningKey.created_at)
+        select(SigningKey).where(SigningKey.state.in_(PUBLISHED))
+        .order_by(SigningKey.created_at, SigningKey.kid)
     )
     return list(keys)
 
 
 def public_key(kid: str) -> Any:
     """Return the public key object of a published key."""
-    if not KID.fullmatch(kid):  # never send arbitrary header values (NUL…) to the database
+    key = key_set().public.get(kid)
+    if key is None:
         raise KeyNotFound(kid)
-    key = db.session.get(SigningKey, kid)
-    if key is None or key.state not in PUBLISHED:
-        raise KeyNotFound(kid)
-    return RSAAlgorithm.from_jwk(key.public_jwk)
+    return key
 
 
 def all_keys() -> list[SigningKey]:

@@ -1,24 +1,14 @@
 """The JWKS endpoint."""
 
-import hashlib
-import json
-
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, current_app
 from werkzeug.wrappers import Response as BaseResponse
 
-from idp.keys.store import published_keys
+from idp.keys.store import key_set
 
 bp = Blueprint("keys", __name__)
 
 
 @bp.get("/.well-known/jwks.json")
 def jwks() -> BaseResponse:
-    """Publish the next, current and previous public keys."""
-    body = json.dumps({"keys": [k.public_jwk for k in published_keys()]}, sort_keys=True)
-    etag = hashlib.sha256(body.encode()).hexdigest()[:32]
-    response = Response(body, mimetype="application/json")
-    response.set_etag(etag)
-    response.cache_control.public = True
-    response.cache_control.max_age = current_app.config["JWKS_MAX_AGE"]
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response.make_conditional(request)
+    """Publish the next, current and previous public keys, built once per change of the key set."""
+    return key_set().jwks.answer(current_app.config["JWKS_MAX_AGE"])

@@ -2,8 +2,10 @@
 
 import secrets
 import string
+import time
 from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import select
 
 from idp.connections.models import NATIVE_ID
@@ -13,6 +15,36 @@ from idp.errors import InvalidInput
 from idp.oauth.models import Client, digest
 
 CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+# Clients as this process last read them, by (database, id), for at most CLIENT_CACHE_MAX_AGE: every
+# token request names its client. A change made here clears them; one made elsewhere shows that late.
+_cache: dict[tuple[str, str], tuple[float, Client]] = {}
+CACHE_LIMIT = 10_000  # clients kept per process at the most
+
+
+def cached(client_id: str) -> Client | None:
+    """Return a client by id: a read-only copy, fresh from the database at most CLIENT_CACHE_MAX_AGE ago."""
+    key, now = (str(current_app.config["SQLALCHEMY_DATABASE_URI"]), client_id), time.monotonic()
+    hit = _cache.get(key)
+    if hit is not None and now - hit[0] < current_app.config["CLIENT_CACHE_MAX_AGE"]:
+        return hit[1]
+    row = db.session.get(Client, client_id)
+    if row is None:
+        _cache.pop(key, None)
+        return None
+    # A copy outside the session: requests of every thread share it, and it never expires with a commit.
+    client = Client(**{column.key: getattr(row, column.key) for column in Client.__mapper__.column_attrs})
+    if len(_cache) >= CACHE_LIMIT:
+        _cache.clear()
+    _cache[key] = (now, client)
+    return client
+
+
+def _changed() -> None:
+    """Commit a change to the clients; this process's cached copies go with it."""
+    db.session.commit()
+    _cache.clear()
 
 
 def new_client_id() -> str:
@@ -57,7 +89,7 @@ def create_client(
         audiences=list(audiences or []), connection_id=connection_id,
     )
     db.session.add(client)
-    db.session.commit()
+    _changed()
     return client, secret
 
 
@@ -67,7 +99,7 @@ def set_connection(client_id: str, connection_id: str) -> bool:
     if client is None:
         return False
     client.connection_id = connection_id
-    db.session.commit()
+    _changed()
     return True
 
 
@@ -103,7 +135,7 @@ def update_client(
         client.audiences = list(audiences)
     if connection_id is not None:
         client.connection_id = connection_id
-    db.session.commit()
+    _changed()
     return client
 
 
@@ -118,5 +150,5 @@ def delete_client(client_id: str) -> bool:
     if client is None:
         return False
     db.session.delete(client)
-    db.session.commit()
+    _changed()
     return True

@@ -203,6 +203,16 @@ class Token(Model):
         return self.access_expires_at <= utcnow()
 
 
+class RevokedToken(Model):
+    """A client-credentials access token revoked before it expired (they are not stored when issued)."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class Consent(Model):
     """The scopes a user has allowed a third-party client."""
 

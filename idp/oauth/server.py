@@ -26,7 +26,7 @@ from flask import request as flask_request
 from sqlalchemy import select, update
 
 from idp.db import claim_once, db, utcnow
-from idp.oauth import tokens
+from idp.oauth import clients, tokens
 from idp.oauth.models import AUTH_METHODS, SECRET_METHODS, AuthorizationCode, Client, Grant, Token, digest
 from idp.users.accounts import credentials_changed
 from idp.users.models import User
@@ -48,7 +48,7 @@ def query_client(client_id: Any) -> Client | None:
     """Find a client by id."""
     if not isinstance(client_id, str) or len(client_id) > 64 or "\x00" in client_id:
         return None  # PostgreSQL refuses NUL in text: such an id can match no client anyway
-    return db.session.get(Client, client_id)
+    return clients.cached(client_id)
 
 
 def revoke_grant(grant_id: str | None) -> None:
@@ -195,8 +195,8 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
         """Nothing left to do: the old token was marked rotated when it was accepted."""
 
 
-class ClientCredentialsGrant(IssuesTokens, grants.ClientCredentialsGrant):
-    """Machine-to-machine tokens for an API the client is allowed to call."""
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """Machine-to-machine tokens for an API the client is allowed to call, issued without a write."""
 
     request: "GrantRequest"
     TOKEN_ENDPOINT_AUTH_METHODS = SECRET_METHODS
@@ -209,18 +209,9 @@ class ClientCredentialsGrant(IssuesTokens, grants.ClientCredentialsGrant):
         if audience not in self.request.client.audiences:
             raise InvalidTargetError("This client may not request tokens for that audience.")
 
-    def new_grant(self, user: User | None, scope: str) -> Grant:
-        grant = Grant(
-            id=secrets.token_urlsafe(16), client_id=self.request.client.id, scope="",
-            audience=self.request.payload.data["audience"],
-        )
-        db.session.add(grant)
-        return grant
-
     def generate_token(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         # No API permission model yet: client-credentials tokens carry no scope.
-        kwargs.update(scope="", include_refresh_token=False)
-        return super().generate_token(*args, **kwargs)
+        return tokens.issue_for_client(self.request.client, self.request.payload.data["audience"])
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -253,14 +244,20 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         )
 
 
-def _lookup(token_string: str, hint: str | None) -> Token | None:
-    """Find the stored row of an access or refresh token we issued."""
+Issued = Token | tokens.ClientToken  # a token we issued: stored, or a client-credentials JWT alone
+
+
+def _lookup(token_string: str, hint: str | None) -> Issued | None:
+    """Find an access or refresh token we issued: its stored row, or a client-credentials token's claims."""
     if hint != "refresh_token":
         try:
             claims = tokens.verify(token_string, typ="at+jwt", verify_exp=False)
-            return db.session.get(Token, str(claims.get("jti")))
         except tokens.InvalidToken:
             pass
+        else:
+            if claims.get("gty") == tokens.CLIENT_CREDENTIALS:
+                return tokens.ClientToken(claims)
+            return db.session.get(Token, str(claims.get("jti")))
     return db.session.scalar(select(Token).where(Token.refresh_digest == digest(token_string)))
 
 
@@ -269,17 +266,20 @@ class Revocation(RevocationEndpoint):
 
     CLIENT_AUTH_METHODS = AUTH_METHODS
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Issued | None:
         return _lookup(token_string, token_type_hint)
 
-    def authenticate_token(self, request: OAuth2Request, client: Client) -> Token | None:
+    def authenticate_token(self, request: OAuth2Request, client: Client) -> Issued | None:
         self.check_params(request, client)
         token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
         # RFC 7009 §2.2: an unknown token, or another client's, is answered 200 all the same.
         return token if token and token.check_client(client) else None
 
-    def revoke_token(self, token: Token, request: OAuth2Request) -> None:
-        if token.refresh_digest and digest(request.form["token"]) == token.refresh_digest:
+    def revoke_token(self, token: Issued, request: OAuth2Request) -> None:
+        if isinstance(token, tokens.ClientToken):
+            tokens.revoke_client_token(token)
+            db.session.commit()
+        elif token.refresh_digest and digest(request.form["token"]) == token.refresh_digest:
             revoke_grant(token.grant_id)
         else:
             token.access_revoked_at = utcnow()
@@ -295,6 +295,11 @@ class Introspection(IntrospectionEndpoint):
         row = _lookup(token_string, token_type_hint)
         if row is None:
             return None
+        if isinstance(row, tokens.ClientToken):
+            exp = row.expires_at
+            active = exp > utcnow() and clients.cached(row.claims["client_id"]) is not None \
+                and not row.is_revoked()
+            return {"row": row, "active": active, "refresh": False, "exp": exp}
         is_refresh = row.refresh_digest == digest(token_string)
         expires = row.refresh_expires_at if is_refresh else row.access_expires_at
         active = (
@@ -312,6 +317,10 @@ class Introspection(IntrospectionEndpoint):
         return self.introspect_token(token)
 
     def introspect_token(self, token: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(token["row"], tokens.ClientToken):
+            claims = token["row"].claims
+            return {"active": True, "scope": claims.get("scope", ""), "token_type": "Bearer",
+                    **{k: claims[k] for k in ("client_id", "sub", "iss", "iat", "exp", "jti", "aud", "gty")}}
         row: Token = token["row"]
         grant = row.grant
         payload: dict[str, Any] = {

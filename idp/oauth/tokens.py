@@ -4,17 +4,21 @@ import hashlib
 import secrets
 import time
 from base64 import urlsafe_b64encode
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 from flask import current_app
+from sqlalchemy import delete
 
 from idp.db import db, utcnow
 from idp.errors import IdpError
 from idp.keys.store import KeyNotFound, public_key, signing_key
-from idp.oauth.models import Client, Grant, Token, digest
+from idp.oauth.models import Client, Grant, RevokedToken, Token, digest
 from idp.users.models import User
+
+CLIENT_CREDENTIALS = "client-credentials"  # the `gty` claim of a machine's token, as Auth0 names it
 
 
 class InvalidToken(IdpError):
@@ -60,34 +64,40 @@ def userinfo_audience() -> str:
     return issuer() + "/userinfo"
 
 
+def _access_token(sub: str, client_id: str, audiences: list[str], scope: str,
+                  **extra: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sign an RFC 9068 access token; return its claims and the token response carrying it."""
+    now, lifetime = int(time.time()), current_app.config["ACCESS_TOKEN_LIFETIME"]
+    claims: dict[str, Any] = {
+        "iss": issuer(),
+        "sub": sub,
+        "aud": audiences[0] if len(audiences) == 1 else audiences,
+        "client_id": client_id,
+        "jti": secrets.token_urlsafe(16),
+        "iat": now,
+        "exp": now + lifetime,
+        **({"scope": scope} if scope else {}),
+        **{k: v for k, v in extra.items() if v is not None},
+    }
+    response = {"token_type": "Bearer", "access_token": sign(claims, typ="at+jwt"), "expires_in": lifetime,
+                "scope": scope}
+    return claims, response
+
+
+def issue_for_client(client: Client, audience: str, scope: str = "") -> dict[str, Any]:
+    """Mint a client-credentials access token: the JWT alone, stored nowhere (revoked by jti if asked)."""
+    return _access_token(client.id, client.id, [audience], scope, gty=CLIENT_CREDENTIALS)[1]
+
+
 def issue(grant: Grant, scope: str, include_refresh_token: bool) -> dict[str, Any]:
     """Mint an access token (and maybe a refresh token) under a grant; the caller commits."""
     config = current_app.config
-    now = int(time.time())
-    lifetime = config["ACCESS_TOKEN_LIFETIME"]
     audiences = [a for a in (grant.audience,) if a]
     if "openid" in scope.split():
         audiences.append(userinfo_audience())
-    jti = secrets.token_urlsafe(16)
-    claims: dict[str, Any] = {
-        "iss": issuer(),
-        "sub": grant.user_id or grant.client_id,
-        "aud": audiences[0] if len(audiences) == 1 else audiences,
-        "client_id": grant.client_id,
-        "jti": jti,
-        "iat": now,
-        "exp": now + lifetime,
-    }
-    if scope:
-        claims["scope"] = scope
-    if grant.auth_time is not None:
-        claims["auth_time"] = grant.auth_time
-    response: dict[str, Any] = {
-        "token_type": "Bearer",
-        "access_token": sign(claims, typ="at+jwt"),
-        "expires_in": lifetime,
-        "scope": scope,
-    }
+    claims, response = _access_token(grant.user_id or grant.client_id, grant.client_id, audiences, scope,
+                                     auth_time=grant.auth_time)
+    jti, lifetime = claims["jti"], config["ACCESS_TOKEN_LIFETIME"]
     issued = utcnow()
     row = Token(
         jti=jti, grant=grant, scope=scope, issued_at=issued,
@@ -148,3 +158,46 @@ def active_token(access_token: str) -> Token:
     if row is None or row.access_revoked_at is not None or row.is_revoked():
         raise InvalidToken("token revoked")
     return row
+
+
+@dataclass(frozen=True)
+class ClientToken:
+    """A client-credentials access token we issued, known by its claims alone."""
+
+    claims: dict[str, Any]
+
+    @property
+    def jti(self) -> str:
+        """The token's id, under which it is revoked."""
+        return str(self.claims["jti"])
+
+    @property
+    def expires_at(self) -> datetime:
+        """When the token expires."""
+        return datetime.fromtimestamp(int(self.claims["exp"]), UTC)
+
+    def check_client(self, client: Client) -> bool:
+        """Say whether the token was issued to this client."""
+        return self.claims.get("client_id") == client.id
+
+    def is_revoked(self) -> bool:
+        """Say whether the token was revoked."""
+        return db.session.get(RevokedToken, self.jti) is not None
+
+
+def client_token(token: str) -> ClientToken | None:
+    """Return a client-credentials token we signed (expired or not), or None for any other string."""
+    try:
+        claims = verify(token, typ="at+jwt", verify_exp=False)
+    except InvalidToken:
+        return None
+    return ClientToken(claims) if claims.get("gty") == CLIENT_CREDENTIALS else None
+
+
+def revoke_client_token(token: ClientToken) -> None:
+    """Record a client-credentials token as revoked until it expires; the caller commits."""
+    now = utcnow()
+    db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))  # expired: moot
+    if token.expires_at > now and not token.is_revoked():
+        db.session.add(RevokedToken(jti=token.jti, client_id=token.claims["client_id"],
+                                    expires_at=token.expires_at))

@@ -17,7 +17,7 @@ from idp.oauth.models import AUTH_METHODS, SCOPES, SECRET_METHODS
 from idp.oauth.server import query_client, server
 from idp.users.models import User
 from idp.users.sessions import current_session, end_session
-from idp.web import csrf, error_page, per_ip
+from idp.web import Document, csrf, error_page, per_ip
 
 bp = Blueprint("oauth", __name__)
 
@@ -26,11 +26,9 @@ SINGLE = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce
           "code_challenge", "code_challenge_method", "prompt", "max_age", "response_mode")
 
 
-@bp.get("/.well-known/openid-configuration")
-def discovery() -> Response:
-    """Describe this provider (OpenID Connect Discovery 1.0)."""
-    iss = tokens.issuer()
-    return jsonify({
+def _metadata(iss: str) -> dict[str, Any]:
+    """Return this provider's metadata (OpenID Connect Discovery 1.0)."""
+    return {
         "issuer": iss,
         "authorization_endpoint": iss + "/authorize",
         "token_endpoint": iss + "/oauth/token",
@@ -59,7 +57,16 @@ def discovery() -> Response:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
-    })
+    }
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery() -> BaseResponse:
+    """Describe this provider; the document, fixed by the configuration, is built once per process."""
+    document = current_app.extensions.get("idp.discovery")
+    if document is None:
+        document = current_app.extensions["idp.discovery"] = Document.of(_metadata(tokens.issuer()))
+    return document.answer(current_app.config["JWKS_MAX_AGE"])
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
