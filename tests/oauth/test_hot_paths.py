@@ -1,0 +1,111 @@
+"""The hot paths served from memory still answer exactly: machine tokens, discovery, JWKS and clients."""
+
+from datetime import timedelta
+from typing import Any
+
+import jwt
+import pytest
+from sqlalchemy import func, select
+
+from idp.db import db, utcnow
+from idp.keys import store
+from idp.oauth import tokens
+from idp.oauth.clients import create_client, delete_client, update_client
+from idp.oauth.models import Grant, RevokedToken, Token
+from tests.support import Browser, RegisteredClient, auth
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+
+API = "https://api.example.com"
+
+
+def machine_token(browser: Browser, rp: RegisteredClient) -> str:
+    """Get a client-credentials access token for API."""
+    response = browser.client.post("/oauth/token", data={"grant_type": "client_credentials", "audience": API},
+                                   **auth(rp))
+    assert response.status_code == 200, response.text
+    return str(response.json["access_token"])
+
+
+def introspect(browser: Browser, rp: RegisteredClient, token: str) -> dict[str, Any]:
+    return dict(browser.client.post("/oauth/introspect", data={"token": token}, **auth(rp)).json or {})
+
+
+def stored() -> tuple[int, int]:
+    return (db.session.scalar(select(func.count()).select_from(Grant)) or 0,
+            db.session.scalar(select(func.count()).select_from(Token)) or 0)
+
+
+def test_a_machine_token_is_issued_without_a_write_and_says_what_it_is(browser, rp):
+    before = stored()
+    claims = tokens.verify(machine_token(browser, rp), typ="at+jwt", audience=API)
+    assert stored() == before
+    assert claims["gty"] == "client-credentials" and claims["sub"] == claims["client_id"] == rp.id
+
+
+def test_a_machine_token_introspects_for_its_own_client_only(browser, rp, app):
+    token = machine_token(browser, rp)
+    seen = introspect(browser, rp, token)
+    assert seen["active"] is True and seen["client_id"] == rp.id and seen["aud"] == API
+    assert seen["gty"] == "client-credentials" and seen["token_type"] == "Bearer"
+    other, secret = create_client("Other", ["https://other.example.com/cb"])
+    assert introspect(browser, RegisteredClient(other.id, secret, ""), token) == {"active": False}
+
+
+def test_a_revoked_machine_token_is_inactive_and_its_record_goes_when_it_expires(browser, rp):
+    token = machine_token(browser, rp)
+    for _ in range(2):  # revoking twice is answered the same, and records it once
+        assert browser.client.post("/oauth/revoke", data={"token": token}, **auth(rp)).status_code == 200
+    assert introspect(browser, rp, token) == {"active": False}
+    [row] = db.session.scalars(select(RevokedToken)).all()
+    jti = row.jti
+    assert jti == tokens.verify(token, typ="at+jwt", audience=API)["jti"]
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    browser.client.post("/oauth/revoke", data={"token": machine_token(browser, rp)}, **auth(rp))
+    assert jti not in db.session.scalars(select(RevokedToken.jti)).all()  # the expired one went
+
+
+def test_another_clients_revocation_does_not_revoke(browser, rp):
+    token = machine_token(browser, rp)
+    other, secret = create_client("Other", ["https://other.example.com/cb"])
+    outsider = RegisteredClient(other.id, secret, "")
+    browser.client.post("/oauth/revoke", data={"token": token}, **auth(outsider))
+    assert introspect(browser, rp, token)["active"] is True
+
+
+def test_a_deleted_clients_tokens_stop_at_once_in_this_process(browser, rp):
+    token = machine_token(browser, rp)
+    delete_client(rp.id)
+    seen = browser.client.post("/oauth/token", data={"grant_type": "client_credentials", "audience": API},
+                               **auth(rp))
+    assert seen.status_code == 401
+    other, secret = create_client("Other", ["https://other.example.com/cb"])
+    assert introspect(browser, RegisteredClient(other.id, secret, ""), token) == {"active": False}
+
+
+def test_a_client_change_applies_at_once_in_this_process(browser, rp):
+    machine_token(browser, rp)  # now cached
+    update_client(rp.id, audiences=["https://elsewhere.example.com"])
+    response = browser.client.post("/oauth/token", data={"grant_type": "client_credentials",
+                                                          "audience": API}, **auth(rp))
+    assert response.status_code == 400 and response.json["error"] == "invalid_target"
+
+
+@pytest.mark.parametrize("path", ["/.well-known/openid-configuration", "/.well-known/jwks.json"])
+def test_public_documents_are_cacheable_and_answer_304_when_unchanged(browser, path):
+    first = browser.client.get(path)
+    assert first.status_code == 200 and first.headers["ETag"]
+    assert "public" in first.headers["Cache-Control"] and "max-age=" in first.headers["Cache-Control"]
+    again = browser.client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and not again.data
+
+
+def test_a_rotation_here_changes_the_jwks_and_the_signing_key_at_once(browser, rp, app):
+    before = browser.client.get("/.well-known/jwks.json")
+    signer = store.signing_key()[0]
+    store.rotate(force=True)
+    after = browser.client.get("/.well-known/jwks.json", headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
+    kid = jwt.get_unverified_header(machine_token(browser, rp))["kid"]
+    assert kid != signer and kid in {k["kid"] for k in after.json["keys"]}
