@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-peer clean packages
+.PHONY: demo test lint bench bench-peer bench-servers wrk clean packages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,8 +46,15 @@ clean:
 bench/peer/node_modules/.package-lock.json: bench/peer/package-lock.json
 	cd bench/peer && npm ci --silent --no-audit --no-fund
 
-bench-peer: $(STAMP) bench/peer/node_modules/.package-lock.json
+wrk:
 	@command -v wrk >/dev/null || if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
-	else echo "bench-peer needs Debian's wrk: apt-get install wrk"; exit 1; fi
+	else echo "the load generator is Debian's wrk: apt-get install wrk"; exit 1; fi
+
+bench-peer: $(STAMP) bench/peer/node_modules/.package-lock.json wrk
 	$(BIN)/python -m bench.peer $(BENCH_PEER_ARGS)
+
+# The production server, chosen by measurement: every candidate on one core (`--duration 5 --rounds 3`).
+bench-servers: $(STAMP) wrk
+	$(BIN)/pip install --quiet -e ".[servers]"
+	$(BIN)/python -m bench.servers $(BENCH_SERVERS_ARGS)
