@@ -131,13 +131,15 @@ def list_(as_json: bool) -> None:
 @bp.cli.command("test")
 @click.argument("name")
 @click.option("--email", required=True, help="The email to look up in the legacy store.")
-@click.option("--password", help="Also run login (prompted for if given empty).")
+@click.option("--password", help="Also run login; give '' to be prompted for it.")
 def test(name: str, email: str, password: str | None) -> None:
     """Run get_user (and, with a password, login) and show every difference between the profiles."""
     connection = _find(name)
     if not connection.migrating:
         raise click.ClickException(f"{connection.name} is not a migrating connection")
     configuration = connection.configuration
+    if password == "":  # `--password ''`: asked for, so that it stays out of shell history
+        password = click.prompt("Password", hide_input=True)
     secrets = redact.secrets_in(configuration, password)
     results: dict[str, object] = {}
     calls = [("get_user", connection.get_user_script, [email])]

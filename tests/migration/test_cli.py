@@ -68,6 +68,9 @@ def test_test_command_shows_both_profiles_and_their_differences(app, legacy, tmp
                 "--password", LEGACY_PASSWORD)
     assert agree.exit_code == 0 and "the profiles agree" in agree.output and "Lin Legacy" in agree.output
     assert LEGACY_PASSWORD not in agree.output and str(legacy.path) not in agree.output
+    asked = app.test_cli_runner().invoke(input=LEGACY_PASSWORD + "\n", args=[
+        "connections", "test", "legacy-db", "--email", "lin@example.com", "--password", ""])
+    assert asked.exit_code == 0 and "the profiles agree" in asked.output  # prompted for, not in argv
     differing = tmp_path / "differing.py"
     # get_user gives another id and name than login: users would be duplicated or changed.
     differing.write_text(SCRIPT.replace("return _profile(row) if row else None",
