@@ -3,9 +3,9 @@
 Failures are counted over BREAKER_WINDOW seconds, each email at most once, so that one address
 whose legacy data the script cannot handle (knowable to anyone) cannot stop everyone's logins; an
 outage fails for every address. BREAKER_FAILURES such failures open the breaker for
-BREAKER_COOLDOWN seconds. After that one call may try again: a success closes the breaker, a
-failure opens it at once for another cooldown. The counts are the shared counters of
-`idp.counters`, so every worker and host agrees.
+BREAKER_COOLDOWN seconds. After that calls go through again: a success closes the breaker, and while
+the window's failures still count, the next failure (of another address) opens it again at once.
+The counts are the shared counters of `idp.counters`, so every worker and host agrees.
 """
 
 import hashlib
