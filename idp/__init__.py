@@ -56,6 +56,7 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     settings_of(app.config, instance_path=app.instance_path)  # a bad SCRIPT_* value stops start-up
 
     from idp import counters, mail, web
+    from idp.commands import apis as apis_cli
     from idp.commands import clients as clients_cli
     from idp.commands import connections as connections_cli
     from idp.commands import keys as keys_cli
@@ -64,6 +65,7 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     from idp.db import db, migrate
     from idp.keys import kek, store
     from idp.keys import views as keys_views
+    from idp.management import api as management_api
     from idp.oauth import server
     from idp.oauth import views as oauth_views
     from idp.pages import views as pages_views
@@ -75,9 +77,10 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     store.init_app(app)
     mail.init_app(app)
     server.init_app(app)
+    management_api.init_app(app)
     for bp in (keys_views.bp, oauth_views.bp, pages_views.bp,
-               keys_cli.bp, clients_cli.bp, users_cli.bp, connections_cli.bp, connections_cli.status_bp,
-               setup_cli.bp):
+               keys_cli.bp, clients_cli.bp, apis_cli.bp, users_cli.bp, connections_cli.bp,
+               connections_cli.status_bp, setup_cli.bp):
         app.register_blueprint(bp)
 
     if serving:

@@ -118,7 +118,22 @@ def error_page(error: str, description: str, status: int = 400) -> Response:
     return Response(render_template("error.html", error=error, description=description), status=status)
 
 
+ErrorShape = Callable[[int, str, str], Response]
+SHAPES = "idp.error_shapes"
+
+
+def shape_errors(app: Flask, prefix: str, shape: ErrorShape) -> None:
+    """Answer the errors under a path prefix with `shape(status, error, description)` of their own.
+
+    For APIs that promise a shape other than OAuth's (the management API answers Auth0's).
+    """
+    app.extensions.setdefault(SHAPES, {})[prefix] = shape
+
+
 def _error(status: int, error: str, description: str) -> tuple[Response | str, int]:
+    for prefix, shape in current_app.extensions.get(SHAPES, {}).items():
+        if request.path.startswith(prefix):
+            return shape(status, error, description), status
     if request.path.startswith(API_PREFIXES):
         return jsonify(error=error, error_description=description), status
     return error_page(error, description, status), status

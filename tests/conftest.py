@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from demo.rp import create_rp
-from idp import SCHEMA, counters, create_app, mail
+from idp import SCHEMA, cache, counters, create_app, mail
 from idp.connections.models import NATIVE_ID
 from idp.db import db
 from idp.keys.store import ensure_keys
@@ -188,6 +188,7 @@ def app_for(config: dict[str, Any]) -> Iterator[Flask]:
         db.session.remove()
         db.engine.dispose()
         counters.dispose()
+        cache.forget_all()  # the next test's database may have the same URL and other rows
 
 
 @pytest.fixture

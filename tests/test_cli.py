@@ -121,7 +121,8 @@ def test_only_operator_commands_and_options_are_offered(env):
     shown = idp(env, "--help")
     for hidden in ("--app", "--env-file", "--debug", "limiter", "Flask"):
         assert hidden not in shown, hidden
-    for command in ("init", "run", "serve", "db", "users", "clients", "connections", "migration", "keys"):
+    for command in ("init", "run", "serve", "db", "users", "clients", "apis", "connections", "migration",
+                    "keys"):
         assert f"\n  {command} " in shown, command
     for refused in (["-A", "wsgi", "users", "list"], ["--env-file", ".env", "users", "list"],
                     ["--debug", "run"], ["limiter", "--help"], ["db", "migrate"], ["db", "downgrade"]):

@@ -1,16 +1,20 @@
 """idp's own errors reach the edge as protocol answers: 503 or 400, JSON for programs, a page for browsers."""
 
+from collections.abc import Iterator
+
 import pytest
+from flask.testing import FlaskClient
 
 from idp import create_app
 from idp.connections.legacy import LegacyUnavailable
+from idp.db import db
 from idp.errors import IdpError, InvalidInput, Unavailable
 from idp.mail import MailError
 from idp.oauth.clients import InvalidClientMetadata
 
 
 @pytest.fixture
-def client(tmp_path):
+def client(tmp_path) -> Iterator[FlaskClient]:
     app = create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x" * 32}, serving=False)
 
     @app.get("/api/unavailable")
@@ -22,7 +26,9 @@ def client(tmp_path):
     def invalid() -> str:
         raise InvalidClientMetadata("http is allowed only on loopback: http://example.com/cb")
 
-    return app.test_client()
+    yield app.test_client()
+    with app.app_context():
+        db.engine.dispose()  # which also stops the mail sender its requests started
 
 
 def test_every_error_of_ours_has_the_one_root():

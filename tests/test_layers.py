@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).parent.parent / "idp"
 # Lowest first. A module may import modules of its own layer and of the layers below, never above:
 # no two domains import each other, directly or round a loop. Only the wiring sees everything.
 LAYERS = [
-    {"errors", "redact", "config", "db", "edge", "web", "counters", "mail_queue", "production"},
+    {"errors", "redact", "cache", "config", "db", "edge", "web", "counters", "mail_queue", "production"},
     {"keys"},
     {"mail"},
     {"migration"},  # runs a connection's scripts: the sandbox, jail, worker, hashes, profiles
@@ -18,6 +18,7 @@ LAYERS = [
     {"connections"},  # the user stores: native, and migrating through the scripts
     {"oauth"},
     {"pages"},
+    {"management"},  # the management API (/api/v2/, Auth0's shapes)
     {"commands"},
     {"__init__", "cli"},  # create_app and the `idp` entry point: the wiring
 ]

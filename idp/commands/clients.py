@@ -8,16 +8,17 @@ from flask import Blueprint
 
 from idp.connections import registry as connections
 from idp.connections.models import NATIVE_ID
-from idp.oauth import clients
+from idp.oauth import apis, clients
 from idp.oauth.models import Client
 
 bp = Blueprint("clients_cli", __name__, cli_group="clients")
-bp.cli.help = "Relying parties: create, list, update, delete."
+bp.cli.help = "Relying parties and machine clients: create, list, update, delete, grant APIs."
 
 
 @bp.cli.command("create")
 @click.option("--name", required=True, help="Shown to users on the login and consent pages.")
-@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact callback URL (repeatable).")
+@click.option("--redirect-uri", "redirect_uris", multiple=True,
+              help="Exact callback URL (repeatable); none for a machine client.")
 @click.option("--public", is_flag=True, help="No secret: a browser or native app using PKCE.")
 @click.option("--first-party", is_flag=True, help="Your own app: no consent page.")
 @click.option("--post-logout-redirect-uri", "logout_uris", multiple=True, help="Repeatable.")
@@ -27,7 +28,7 @@ bp.cli.help = "Relying parties: create, list, update, delete."
 def create(name: str, redirect_uris: tuple[str, ...], public: bool, first_party: bool,
            logout_uris: tuple[str, ...], audiences: tuple[str, ...], connection_name: str | None,
            as_json: bool) -> None:
-    """Register a relying party; its secret is shown once."""
+    """Register a relying party (or, without redirect URIs, a machine client); its secret is shown once."""
     try:
         connection_id = connections.find(connection_name).id if connection_name else NATIVE_ID
         client, secret = clients.create_client(
@@ -47,6 +48,8 @@ def create(name: str, redirect_uris: tuple[str, ...], public: bool, first_party:
     if secret:
         click.echo(f"client_secret: {secret}")
         click.echo("Store the secret now: it is kept only as a digest and cannot be shown again.")
+    if not client.redirect_uris:
+        click.echo(f"A machine client: let it call an API with `idp clients grant {client.id} --api …`.")
 
 
 def _row(client: Client) -> dict[str, Any]:
@@ -137,3 +140,27 @@ def delete(client_id: str) -> None:
     if not clients.delete_client(client_id):
         raise click.ClickException(f"no client {client_id}")
     click.echo(f"deleted {client_id}")
+
+
+@bp.cli.command("grant")
+@click.argument("client_id")
+@click.option("--api", "identifier", required=True, help="The API's identifier.")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="A scope of the API (repeatable); granting again replaces the scopes.")
+def grant(client_id: str, identifier: str, scopes: tuple[str, ...]) -> None:
+    """Let a confidential client get client-credentials tokens for an API, with these of its scopes."""
+    try:
+        row = apis.grant(client_id, identifier, list(scopes))
+    except apis.InvalidApi as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"granted {client_id} {identifier}: {' '.join(row.scopes)}")
+
+
+@bp.cli.command("revoke-grant")
+@click.argument("client_id")
+@click.option("--api", "identifier", required=True, help="The API's identifier.")
+def revoke_grant(client_id: str, identifier: str) -> None:
+    """Withdraw a client's grant for an API (tokens already issued last until they expire)."""
+    if not apis.revoke_grant(client_id, identifier):
+        raise click.ClickException(f"{client_id} has no grant for {identifier}")
+    click.echo(f"revoked the grant of {client_id} for {identifier}")

@@ -1,7 +1,6 @@
 """`idp users …` commands."""
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -13,6 +12,7 @@ from idp.connections.legacy import LegacyUnavailable
 from idp.connections.models import NATIVE_NAME, Connection
 from idp.connections.registry import InvalidConnection
 from idp.db import db
+from idp.management.shapes import iso_time, user_object
 from idp.users import accounts
 from idp.users.accounts import UserExists
 from idp.users.models import User
@@ -63,25 +63,14 @@ def _store(connection_name: str | None) -> stores.UserStore | None:
         raise click.ClickException(str(e)) from None
 
 
-def _time(moment: datetime | None) -> str | None:
-    """Format a timestamp as Auth0 does: UTC, milliseconds, Z."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _describe(user: User, connections: dict[str, Connection]) -> dict[str, Any]:
-    """Return a user with Auth0's field names where Auth0 has one; never the password hash."""
+    """Return a user as the management API does (Auth0's user object), with idp's own history fields."""
     connection = connections.get(user.connection_id)
+    name = connection.name if connection else user.connection_id
     return {
-        "user_id": user.id, "email": user.email, "email_verified": user.email_verified,
-        "name": user.name, "given_name": user.given_name, "family_name": user.family_name,
-        "nickname": user.nickname, "picture": user.picture,
-        "connection": connection.name if connection else user.connection_id,
-        "created_at": _time(user.created_at), "updated_at": _time(user.updated_at),
-        "last_login": _time(user.last_login_at), "last_password_change": _time(user.password_changed_at),
-        "migrated_at": _time(user.migrated_at), "legacy_id": user.legacy_id,
-        "user_metadata": user.user_metadata or {}, "app_metadata": user.app_metadata or {},
+        **user_object(user, name), "connection": name,
+        "last_password_change": iso_time(user.password_changed_at),
+        "migrated_at": iso_time(user.migrated_at), "legacy_id": user.legacy_id,
     }
 
 

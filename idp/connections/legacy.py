@@ -143,6 +143,7 @@ def import_profile(connection: Connection, profile: Profile, password: str, sour
         family_name=profile.family_name, nickname=profile.nickname, picture=profile.picture,
         user_metadata=profile.user_metadata, app_metadata=profile.app_metadata,
         password_hash=hash_password(password), migrated_at=utcnow(), legacy_id=profile.user_id,
+        migrated_via=source,
     )
     db.session.add(user)
     record(connection, MIGRATED, source=source, user_id=user_id, email=profile.email,

@@ -14,6 +14,7 @@ from jwt.algorithms import RSAAlgorithm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from idp import cache
 from idp.db import claim_once, db, utcnow
 from idp.errors import IdpError, InvalidInput
 from idp.keys import kek
@@ -24,6 +25,7 @@ from idp.web import Document
 _private_keys: dict[str, rsa.RSAPrivateKey] = {}
 # This process's view of the published keys, per database: when it was last checked, and what it was.
 _key_sets: dict[str, tuple[float, "KeySet"]] = {}
+cache.on_forget(_key_sets.clear)
 # When this process last looked for due rotations and expired keys, per database.
 _last_maintained: dict[str, float] = {}
 

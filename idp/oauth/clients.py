@@ -2,12 +2,11 @@
 
 import secrets
 import string
-import time
 from urllib.parse import urlsplit
 
-from flask import current_app
 from sqlalchemy import select
 
+from idp.cache import Recent
 from idp.connections.models import NATIVE_ID
 from idp.db import db
 from idp.edge import is_loopback
@@ -17,34 +16,26 @@ from idp.oauth.models import Client, digest
 CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 
 
-# Clients as this process last read them, by (database, id), for at most CLIENT_CACHE_MAX_AGE: every
-# token request names its client. A change made here clears them; one made elsewhere shows that late.
-_cache: dict[tuple[str, str], tuple[float, Client]] = {}
-CACHE_LIMIT = 10_000  # clients kept per process at the most
+# Every token request names its client: clients are read at most once per CLIENT_CACHE_MAX_AGE.
+_recent: Recent[Client | None] = Recent("CLIENT_CACHE_MAX_AGE")
 
 
 def cached(client_id: str) -> Client | None:
     """Return a client by id: a read-only copy, fresh from the database at most CLIENT_CACHE_MAX_AGE ago."""
-    key, now = (str(current_app.config["SQLALCHEMY_DATABASE_URI"]), client_id), time.monotonic()
-    hit = _cache.get(key)
-    if hit is not None and now - hit[0] < current_app.config["CLIENT_CACHE_MAX_AGE"]:
-        return hit[1]
-    row = db.session.get(Client, client_id)
+    return _recent.get(client_id, lambda: _copy(db.session.get(Client, client_id)))
+
+
+def _copy(row: Client | None) -> Client | None:
+    """Copy a client out of the session: requests of every thread share it, and no commit expires it."""
     if row is None:
-        _cache.pop(key, None)
         return None
-    # A copy outside the session: requests of every thread share it, and it never expires with a commit.
-    client = Client(**{column.key: getattr(row, column.key) for column in Client.__mapper__.column_attrs})
-    if len(_cache) >= CACHE_LIMIT:
-        _cache.clear()
-    _cache[key] = (now, client)
-    return client
+    return Client(**{column.key: getattr(row, column.key) for column in Client.__mapper__.column_attrs})
 
 
 def _changed() -> None:
     """Commit a change to the clients; this process's cached copies go with it."""
     db.session.commit()
-    _cache.clear()
+    _recent.clear()
 
 
 def new_client_id() -> str:

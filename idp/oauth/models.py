@@ -224,3 +224,35 @@ class Consent(Model):
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(String(1024))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Api(Model):
+    """An API (Auth0's resource server): the `audience` a client asks tokens for, and its scopes."""
+
+    __tablename__ = "apis"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(2048), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    # [{"value": "read:things", "description": "Read things"}, …]
+    scopes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def scope_values(self) -> list[str]:
+        """Return the API's scope names."""
+        return [s["value"] for s in self.scopes]
+
+
+class ClientGrant(Model):
+    """A machine client's permission to get client-credentials tokens for an API, with some of its scopes."""
+
+    __tablename__ = "client_grants"
+    __table_args__ = (UniqueConstraint("client_id", "api_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    api_id: Mapped[str] = mapped_column(ForeignKey("apis.id", ondelete="CASCADE"), index=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    api: Mapped[Api] = relationship()

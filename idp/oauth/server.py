@@ -11,10 +11,12 @@ from authlib.oauth2.rfc6749 import (
     ClientMixin,
     InvalidClientError,
     InvalidRequestError,
+    InvalidScopeError,
     OAuth2Error,
     OAuth2Payload,
     OAuth2Request,
     grants,
+    scope_to_list,
 )
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -24,9 +26,10 @@ from authlib.oidc.core import grants as oidc_grants
 from flask import Flask, current_app
 from flask import request as flask_request
 from sqlalchemy import select, update
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
 from idp.db import claim_once, db, utcnow
-from idp.oauth import clients, tokens
+from idp.oauth import apis, clients, tokens
 from idp.oauth.models import AUTH_METHODS, SECRET_METHODS, AuthorizationCode, Client, Grant, Token, digest
 from idp.users.accounts import credentials_changed
 from idp.users.models import User
@@ -201,17 +204,26 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     request: "GrantRequest"
     TOKEN_ENDPOINT_AUTH_METHODS = SECRET_METHODS
 
+    scope = ""  # what the token carries: the granted scopes, narrowed to those requested
+
     def validate_token_request(self) -> None:
         super().validate_token_request()
-        audience = self.request.payload.data.get("audience")
+        client, audience = self.request.client, self.request.payload.data.get("audience")
         if not audience:
             raise InvalidRequestError("Missing 'audience': name the API the token is for.")
-        if audience not in self.request.client.audiences:
+        granted = apis.granted_scopes(client.id, audience)  # a client grant (Auth0's), or None
+        if granted is None and audience not in client.audiences:
             raise InvalidTargetError("This client may not request tokens for that audience.")
+        if granted is None:
+            return  # an audience the client lists, without a grant: no scope, whatever was asked, as before
+        requested = list(dict.fromkeys(scope_to_list(self.request.payload.scope) or []))
+        if any(s not in granted for s in requested):
+            # The values stay out of the message: Authlib would quote them as they are.
+            raise InvalidScopeError("A requested scope was not granted to this client for that audience.")
+        self.scope = " ".join(s for s in granted if not requested or s in requested)
 
     def generate_token(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        # No API permission model yet: client-credentials tokens carry no scope.
-        return tokens.issue_for_client(self.request.client, self.request.payload.data["audience"])
+        return tokens.issue_for_client(self.request.client, self.request.payload.data["audience"], self.scope)
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -334,13 +346,47 @@ class Introspection(IntrospectionEndpoint):
         return payload
 
 
+def json_parameters(request: Any) -> MultiDict[str, str] | None:
+    """Return the parameters of a JSON body (as Auth0's older SDKs send them), or None for any other body.
+
+    Only an object of strings, without NUL, has parameters: any other JSON body has none.
+    """
+    if not request.is_json:
+        return None
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and "\x00" not in k + v for k, v in body.items()):
+        return MultiDict()
+    return MultiDict(body)
+
+
+class IssuerPayload(FlaskOAuth2Payload):
+    """The request's parameters: its query and its form, or its JSON object."""
+
+    def __init__(self, request: Any, body: MultiDict[str, str] | None) -> None:
+        super().__init__(request)
+        self._flask, self._body = request, body
+
+    @property
+    def data(self) -> Any:
+        if self._body is None:
+            return self._flask.values
+        return CombinedMultiDict([self._flask.args, self._body])
+
+
 class IssuerRequest(FlaskOAuth2Request):
     """A request seen at its public URL under the issuer, not at the address a proxy used."""
 
     def __init__(self, request: Any) -> None:
         OAuth2Request.__init__(self, request.method, tokens.issuer() + request.path, headers=request.headers)
         self._request = request
-        self.payload = FlaskOAuth2Payload(request)
+        self._body = json_parameters(request)
+        self.payload = IssuerPayload(request, self._body)
+
+    @property
+    def form(self) -> Any:
+        """The body's parameters (client_secret_post reads its credentials here): form or JSON."""
+        return self._request.form if self._body is None else self._body
 
 
 def _error_redirect_uri(request: OAuth2Request) -> str | None:

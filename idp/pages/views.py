@@ -118,7 +118,7 @@ def login() -> BaseResponse:
     if not still_verified(verified):  # a reset changed the password since it was checked
         db.session.rollback()
         return _page("login.html", 400, form=form, waiting=waiting, error=WRONG_CREDENTIALS)
-    start_session(verified.user)
+    start_session(verified.user, request.remote_addr)
     return _continue(waiting)
 
 
@@ -144,7 +144,7 @@ def signup() -> BaseResponse:
         return _page("signup.html", 503, form=form, waiting=waiting, error=UNAVAILABLE.format("sign you up"))
     mails.verification(user)
     db.session.commit()
-    start_session(user)
+    start_session(user, request.remote_addr)
     return _continue(waiting)
 
 

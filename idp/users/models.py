@@ -47,6 +47,11 @@ class User(Model):
     # Set for users imported from a legacy store: when, and the id the legacy store knows them by.
     migrated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     legacy_id: Mapped[str | None] = mapped_column(String(255))
+    # How they moved over: "login", "password_reset" (or "import"); None for users who never moved.
+    migrated_via: Mapped[str | None] = mapped_column(String(32))
+    # Sign-ins that started a session, and the client address of the last one (Auth0's fields).
+    logins_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_ip: Mapped[str | None] = mapped_column(String(64))
 
 
 class Session(Model):

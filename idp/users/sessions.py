@@ -24,8 +24,11 @@ def current_session() -> Session | None:
     return g.sso
 
 
-def start_session(user: User) -> Session:
-    """Sign a user in: a new session row and a new cookie (the session id rotates)."""
+def start_session(user: User, ip: str | None = None) -> Session:
+    """Sign a user in: a new session row and a new cookie (the session id rotates).
+
+    Counts the sign-in (`logins_count`) and keeps the client's address (`last_ip`), as Auth0 does.
+    """
     old = current_session()
     if old is not None:
         old.ended_at = utcnow()
@@ -40,6 +43,11 @@ def start_session(user: User) -> Session:
     )
     db.session.add(row)
     user.last_login_at = utcnow()
+    user.last_ip = ip
+    db.session.flush()
+    # Counted in SQL, so that concurrent sign-ins all count; the commit below expires the stale value.
+    db.session.execute(update(User).where(User.id == user.id).values(logins_count=User.logins_count + 1)
+                       .execution_options(synchronize_session=False))
     db.session.commit()
     cookie["sid"] = row.id
     g.sso = row

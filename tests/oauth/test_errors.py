@@ -613,12 +613,17 @@ def test_garbage_and_oversized_input_never_gives_a_500(browser, user, rp, method
 
 
 @pytest.mark.parametrize(("kwargs", "content_type"), [
-    ({"json": {"grant_type": "client_credentials", "audience": API}}, "application/json"),
+    ({"json": ["client_credentials", API]}, "application/json"),
+    ({"json": {"grant_type": "client_credentials", "audience": ["x"]}}, "application/json"),
+    ({"data": "{not json", "content_type": "application/json"}, "application/json"),
     ({}, None),
     ({"data": ""}, "application/x-www-form-urlencoded"),
 ])
 def test_token_endpoint_without_a_form_answers_a_protocol_error(browser, rp, kwargs, content_type):
-    """Answer a JSON body or an empty body at the token endpoint with a 400 OAuth error."""
+    """Answer an empty body, or a JSON body that is not an object of strings, with a 400 OAuth error.
+
+    A JSON object of strings is read as the form would be (tests/oauth/test_apis.py).
+    """
     response = browser.client.post("/oauth/token", **kwargs, **auth(rp))
     assert response.status_code == 400, response.text
     assert response.mimetype == "application/json"

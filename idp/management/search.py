@@ -1,0 +1,542 @@
+"""Auth0's user search (query syntax v3): a Lucene query, parsed by luqum, as one SQLAlchemy condition.
+
+What it understands: `field:value`, quoted phrases, `*` and `?` wildcards, ranges `[a TO b]`, `{a TO b}`
+and `>a`, `<=b` on dates, numbers and text, AND, OR, NOT, `+`/`-`, parentheses, `field:(a OR b)`,
+`_exists_:field` (and `field:*`), and nested fields: `identities.connection`, `app_metadata.x.y`,
+`user_metadata.x`, `migration.via`. A term without a field searches the normalized profile fields.
+Terms next to each other without an operator combine as in Lucene: any of them may match, unless
+some are marked `+` (must) or `-` (must not).
+
+The normalized fields (email, name, given_name, family_name, nickname) match case-insensitively, the
+others exactly. A value matches a whole field: `name:jane` does not find "Jane Smith" (use a phrase,
+or `name:jane*`). Every condition is true or false, never unknown (NULL), so that NOT finds the
+users without the field as Lucene does. The conditions work on SQLite and PostgreSQL alike.
+"""
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from luqum import tree
+from luqum.exceptions import ParseError
+from luqum.thread import parse
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Numeric,
+    Text,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+
+from idp.connections.models import Connection
+from idp.errors import InvalidInput
+from idp.users.models import User
+
+MAX_QUERY_LENGTH = 4096
+MAX_DEPTH = 40  # nesting of groups and operators: deeper queries are refused, not recursed into
+MAX_TERMS = 200
+KEY = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")  # one key of a metadata path
+INTEGER = re.compile(r"^-?[0-9]{1,18}$")
+NUMBER = re.compile(r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$")
+ANY, ONE = object(), object()  # the wildcards `*` and `?` in a parsed value
+
+Condition = ColumnElement[bool]
+
+
+class QueryError(InvalidInput):
+    """A query that cannot be parsed, or asks for something we cannot search."""
+
+
+# A value as typed: literal text, with `*` and `?` wildcards where the query left them unescaped.
+Pieces = list[str | object]
+
+
+@dataclass(frozen=True)
+class Value:
+    """A term's value: its pieces, and whether it was a quoted phrase."""
+
+    pieces: Pieces
+    phrase: bool
+
+    @property
+    def text(self) -> str:
+        """The value with any wildcard written back as itself."""
+        return "".join(p if isinstance(p, str) else ("*" if p is ANY else "?") for p in self.pieces)
+
+    @property
+    def is_pattern(self) -> bool:
+        """Say whether the value has a wildcard."""
+        return any(not isinstance(p, str) for p in self.pieces)
+
+    def like(self, lower: bool = False) -> str:
+        """The value as a LIKE pattern, escaped with a backslash."""
+        out = []
+        for p in self.pieces:
+            if isinstance(p, str):
+                text = p.lower() if lower else p
+                out.append(text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
+            else:
+                out.append("%" if p is ANY else "_")
+        return "".join(out)
+
+    def glob(self) -> str:
+        """The value as an SQLite GLOB pattern (case-sensitive, unlike SQLite's LIKE)."""
+        special = {"*": "[*]", "?": "[?]", "[": "[[]"}
+        return "".join("".join(special.get(c, c) for c in p) if isinstance(p, str) else
+                       ("*" if p is ANY else "?") for p in self.pieces)
+
+
+Bound = Value | None  # a range's bound; None for `*`
+
+
+def _value(term: tree.Item) -> Value:
+    """Read a Word or Phrase: backslash escapes undone; wildcards only outside quotes."""
+    if isinstance(term, tree.Phrase):
+        raw = term.value[1:-1]
+        return Value([re.sub(r"\\(.)", r"\1", raw, flags=re.S)], phrase=True)
+    if not isinstance(term, tree.Word):
+        raise QueryError(f"Unsupported value in query: {str(term)[:100]}")
+    pieces: Pieces = []
+    text = term.value
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            pieces.append(text[i + 1])
+            i += 2
+            continue
+        pieces.append(ANY if c == "*" else ONE if c == "?" else c)
+        i += 1
+    merged: Pieces = []
+    for p in pieces:
+        if isinstance(p, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += p
+        else:
+            merged.append(p)
+    return Value(merged, phrase=False)
+
+
+def _bound(item: tree.Item) -> Value | None:
+    """A range's bound; None for `*` (open)."""
+    if isinstance(item, tree.Prohibit) and isinstance(item.a, tree.Word):  # a negative number
+        value = _value(item.a)
+        return Value(["-" + value.text], phrase=False)
+    value = _value(item)
+    if not value.phrase and value.pieces == [ANY]:
+        return None
+    if value.is_pattern:
+        raise QueryError("Wildcards are not allowed in ranges")
+    return value
+
+
+class Target:
+    """A searchable field: how a value, a range and `_exists_` become conditions."""
+
+    name: str
+
+    def match(self, value: Value) -> Condition:
+        raise QueryError(f"Field {self.name} cannot be searched by value")
+
+    def range(self, low: Bound, high: Bound, include_low: bool, include_high: bool) -> Condition:
+        raise QueryError(f"Field {self.name} cannot be searched by range")
+
+    def exists(self) -> Condition:
+        raise QueryError(f"Field {self.name} cannot be searched for existence")
+
+
+def _compare(expr: Any, low: Any, high: Any, include_low: bool, include_high: bool) -> Condition:
+    parts: list[Condition] = [expr.is_not(None)]
+    if low is not None:
+        parts.append(expr >= low if include_low else expr > low)
+    if high is not None:
+        parts.append(expr <= high if include_high else expr < high)
+    return and_(*parts)
+
+
+@dataclass
+class TextTarget(Target):
+    """A text column: exact (or case-insensitive) match, wildcards, ranges in code-point order."""
+
+    name: str
+    column: Any
+    dialect: str
+    folded: bool = False  # matched case-insensitively
+    stored_folded: bool = False  # the column already holds the lower-cased value
+
+    def _expr(self) -> Any:
+        return func.lower(self.column) if self.folded and not self.stored_folded else self.column
+
+    def _text(self, value: Value) -> str:
+        return value.text.lower() if self.folded else value.text
+
+    def match(self, value: Value) -> Condition:
+        expr = self._expr()
+        if not value.is_pattern:
+            return and_(expr.is_not(None), expr == self._text(value))
+        if value.pieces == [ANY]:
+            return self.exists()
+        if self.dialect == "sqlite" and not self.folded:
+            return and_(expr.is_not(None), expr.op("GLOB")(value.glob()))
+        return and_(expr.is_not(None), expr.like(value.like(lower=self.folded), escape="\\"))
+
+    def range(self, low: Bound, high: Bound, include_low: bool, include_high: bool) -> Condition:
+        expr = self._expr()
+        if self.dialect == "postgresql":
+            expr = expr.collate("C")  # code-point order, as SQLite's BINARY
+        return _compare(expr, low and self._text(low), high and self._text(high), include_low, include_high)
+
+    def exists(self) -> Condition:
+        return self.column.is_not(None)
+
+
+@dataclass
+class BoolTarget(Target):
+    """A boolean column (or a constant, for `blocked`)."""
+
+    name: str
+    column: Any
+
+    def match(self, value: Value) -> Condition:
+        text = value.text.lower()
+        if value.is_pattern or text not in ("true", "false"):
+            raise QueryError(f"Field {self.name} is true or false")
+        if isinstance(self.column, bool):
+            return true() if self.column == (text == "true") else false()
+        return and_(self.column.is_not(None), self.column.is_(text == "true"))
+
+    def exists(self) -> Condition:
+        return true() if isinstance(self.column, bool) else self.column.is_not(None)
+
+
+def _integer(name: str, value: Value) -> int:
+    if value.is_pattern or not INTEGER.match(value.text):
+        raise QueryError(f"Field {name} is an integer")
+    return int(value.text)
+
+
+@dataclass
+class IntegerTarget(Target):
+    """An integer column."""
+
+    name: str
+    column: Any
+
+    def match(self, value: Value) -> Condition:
+        if value.pieces == [ANY]:
+            return self.exists()
+        return and_(self.column.is_not(None), self.column == _integer(self.name, value))
+
+    def range(self, low: Bound, high: Bound, include_low: bool, include_high: bool) -> Condition:
+        return _compare(self.column, low and _integer(self.name, low), high and _integer(self.name, high),
+                        include_low, include_high)
+
+    def exists(self) -> Condition:
+        return self.column.is_not(None)
+
+
+def _moment(name: str, value: Value) -> tuple[datetime, timedelta]:
+    """A date or timestamp, and the span it names (a day, a second, a millisecond)."""
+    text = value.text.strip()
+    if value.is_pattern or len(text) > 40:
+        raise QueryError(f"Field {name} is a date: {text[:40]!r} is not one")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise QueryError(f"Field {name} is a date: {text[:40]!r} is not one") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if moment.year < 2 or moment.year > 9998:
+        raise QueryError(f"Field {name}: the date {text[:40]!r} is out of range")
+    span = timedelta(days=1) if "T" not in text.upper() and " " not in text else \
+        timedelta(milliseconds=1) if "." in text else timedelta(seconds=1)
+    return moment.astimezone(UTC), span
+
+
+@dataclass
+class DateTarget(Target):
+    """A timestamp column; a date matches the whole day, a time its second (or millisecond)."""
+
+    name: str
+    column: Any
+
+    def match(self, value: Value) -> Condition:
+        if value.pieces == [ANY]:
+            return self.exists()
+        start, span = _moment(self.name, value)
+        return _compare(self.column, start, start + span, True, False)
+
+    def range(self, low: Bound, high: Bound, include_low: bool, include_high: bool) -> Condition:
+        return _compare(self.column, low and _moment(self.name, low)[0], high and _moment(self.name, high)[0],
+                        include_low, include_high)
+
+    def exists(self) -> Condition:
+        return self.column.is_not(None)
+
+
+@dataclass
+class ConnectionTarget(Target):
+    """`identities.connection`: the name of the user's connection."""
+
+    name: str
+    dialect: str
+
+    def _where(self, condition: Condition) -> Condition:
+        return User.connection_id.in_(select(Connection.id).where(condition))
+
+    def match(self, value: Value) -> Condition:
+        return self._where(TextTarget(self.name, Connection.name, self.dialect).match(value))
+
+    def range(self, low: Bound, high: Bound, include_low: bool, include_high: bool) -> Condition:
+        inner = TextTarget(self.name, Connection.name, self.dialect)
+        return self._where(inner.range(low, high, include_low, include_high))
+
+    def exists(self) -> Condition:
+        return true()
+
+
+@dataclass
+class EmailDomainTarget(Target):
+    """`email.domain`: what follows the @, case-insensitively."""
+
+    name: str
+
+    def match(self, value: Value) -> Condition:
+        if value.pieces == [ANY]:
+            return self.exists()
+        pattern = "%@" + value.like(lower=True)
+        return User.email_normalized.like(pattern, escape="\\")
+
+    def exists(self) -> Condition:
+        return User.email_normalized.is_not(None)
+
+
+@dataclass
+class JsonTarget(Target):
+    """A value inside app_metadata or user_metadata: strings, numbers and booleans, as typed."""
+
+    name: str
+    column: Any
+    keys: Sequence[str]
+    dialect: str
+
+    def _kind(self) -> Any:
+        """The JSON type of the value, in this dialect's words (NULL when there is none)."""
+        if self.dialect == "sqlite":
+            return func.json_type(self.column, self._sqlite_path())
+        return func.json_typeof(self._pg_node())
+
+    def _sqlite_path(self) -> str:
+        return "$" + "".join(f'."{key}"' for key in self.keys)
+
+    def _pg_node(self) -> Any:
+        return self.column.op("#>")(literal(list(self.keys), ARRAY(Text)))
+
+    def _pg_text(self) -> Any:
+        return self.column.op("#>>", return_type=Text)(literal(list(self.keys), ARRAY(Text)))
+
+    def _string(self) -> Any:
+        """The value when it is a JSON string, else NULL."""
+        if self.dialect == "sqlite":
+            return case((self._kind() == "text", func.json_extract(self.column, self._sqlite_path())))
+        return case((self._kind() == "string", self._pg_text()))
+
+    def _number(self) -> Any:
+        """The value when it is a JSON number, else NULL."""
+        if self.dialect == "sqlite":
+            return case((self._kind().in_(["integer", "real"]), func.json_extract(self.column,
+                                                                                self._sqlite_path())))
+        return case((self._kind() == "number", cast(self._pg_text(), Numeric)))
+
+    def _boolean(self, flag: bool) -> Condition:
+        word = "true" if flag else "false"
+        if self.dialect == "sqlite":
+            return func.coalesce(self._kind() == word, False)
+        return func.coalesce(and_(self._kind() == "boolean", self._pg_text() == word), False)
+
+    def _text_target(self) -> TextTarget:
+        return TextTarget(self.name, self._string(), self.dialect)
+
+    def match(self, value: Value) -> Condition:
+        if value.pieces == [ANY]:
+            return self.exists()
+        if value.is_pattern or value.phrase:
+            return self._text_target().match(value)
+        choices = [self._text_target().match(value)]
+        if value.text in ("true", "false"):
+            choices.append(self._boolean(value.text == "true"))
+        if NUMBER.match(value.text):
+            number = self._number()
+            choices.append(and_(number.is_not(None), number == float(value.text)))
+        return or_(*choices)
+
+    def range(self, low: Bound, high: Bound, include_low: bool, include_high: bool) -> Condition:
+        bounds = [b for b in (low, high) if b is not None]
+        if bounds and all(NUMBER.match(b.text) for b in bounds):
+            return _compare(self._number(), low and float(low.text), high and float(high.text),
+                            include_low, include_high)
+        return self._text_target().range(low, high, include_low, include_high)
+
+    def exists(self) -> Condition:
+        kind = self._kind()
+        return and_(kind.is_not(None), kind != "null")
+
+
+@dataclass
+class MetadataRoot(Target):
+    """`_exists_:app_metadata`: metadata with at least one key."""
+
+    name: str
+    column: Any
+
+    def exists(self) -> Condition:
+        text = cast(self.column, Text)
+        return and_(text.is_not(None), text.not_in(["{}", "null"]))
+
+
+@dataclass
+class MigrationRoot(Target):
+    """`_exists_:migration`: users who moved over from a legacy store."""
+
+    name: str
+
+    def exists(self) -> Condition:
+        return User.migrated_at.is_not(None)
+
+
+# Fields that match case-insensitively; a term without a field searches these.
+NORMALIZED = ("email", "name", "given_name", "family_name", "nickname")
+METADATA = {"app_metadata": User.app_metadata, "user_metadata": User.user_metadata}
+
+
+def target(name: str, dialect: str) -> Target:
+    """Return the field a query names, or refuse it."""
+    simple: dict[str, Callable[[], Target]] = {
+        "user_id": lambda: TextTarget(name, User.id, dialect),
+        "identities.user_id": lambda: TextTarget(name, User.id, dialect),
+        "email": lambda: TextTarget(name, User.email_normalized, dialect, folded=True, stored_folded=True),
+        "email.domain": lambda: EmailDomainTarget(name),
+        "email_verified": lambda: BoolTarget(name, User.email_verified),
+        "name": lambda: TextTarget(name, User.name, dialect, folded=True),
+        "given_name": lambda: TextTarget(name, User.given_name, dialect, folded=True),
+        "family_name": lambda: TextTarget(name, User.family_name, dialect, folded=True),
+        "nickname": lambda: TextTarget(name, User.nickname, dialect, folded=True),
+        "picture": lambda: TextTarget(name, User.picture, dialect),
+        "created_at": lambda: DateTarget(name, User.created_at),
+        "updated_at": lambda: DateTarget(name, User.updated_at),
+        "last_login": lambda: DateTarget(name, User.last_login_at),
+        "logins_count": lambda: IntegerTarget(name, User.logins_count),
+        "last_ip": lambda: TextTarget(name, User.last_ip, dialect),
+        "blocked": lambda: BoolTarget(name, False),
+        "identities.connection": lambda: ConnectionTarget(name, dialect),
+        "migration": lambda: MigrationRoot(name),
+        "migration.via": lambda: TextTarget(name, User.migrated_via, dialect),
+        "migration.at": lambda: DateTarget(name, User.migrated_at),
+    }
+    if name in simple:
+        return simple[name]()
+    root, _, rest = name.partition(".")
+    if root in METADATA:
+        if not rest:
+            return MetadataRoot(name, METADATA[root])
+        keys = rest.split(".")
+        if len(keys) <= 10 and all(KEY.match(key) for key in keys):
+            return JsonTarget(name, METADATA[root], keys, dialect)
+    raise QueryError(f"Unsupported field in query: {name[:100]}")
+
+
+class _Translator:
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.terms = 0
+
+    def node(self, item: tree.Item, field: str | None, depth: int) -> Condition:
+        if depth > MAX_DEPTH:
+            raise QueryError("The query is nested too deeply")
+        down = depth + 1
+        if isinstance(item, tree.SearchField):
+            if field is not None:
+                raise QueryError(f"A field inside a field: {item.name[:100]} in {field[:100]}")
+            if item.name == "_exists_":
+                if not isinstance(item.expr, tree.Word | tree.Phrase):
+                    raise QueryError("_exists_ takes one field name")
+                return self._leaf(lambda: target(_value(item.expr).text, self.dialect).exists())
+            return self.node(item.expr, item.name, down)
+        if isinstance(item, tree.BaseGroup):
+            return self.node(item.expr, field, down)
+        if isinstance(item, tree.AndOperation):
+            return and_(*(self.node(o, field, down) for o in item.operands))
+        if isinstance(item, tree.OrOperation):
+            return or_(*(self.node(o, field, down) for o in item.operands))
+        if isinstance(item, tree.UnknownOperation):
+            return self._implicit(item.operands, field, down)
+        if isinstance(item, tree.Not | tree.Prohibit):
+            return not_(self.node(item.a, field, down))
+        if isinstance(item, tree.Plus):
+            return self.node(item.a, field, down)
+        if isinstance(item, tree.Range | tree.From | tree.To):
+            if field is None:
+                raise QueryError("A range needs a field")
+            return self._leaf(lambda: self._range(item, field))
+        if isinstance(item, tree.Word | tree.Phrase):
+            value = _value(item)
+            if field is None:
+                return self._leaf(lambda: or_(*(target(f, self.dialect).match(value) for f in NORMALIZED)))
+            if not value.phrase and value.pieces == [ANY]:  # `field:*`: has the field
+                return self._leaf(lambda: target(field, self.dialect).exists())
+            return self._leaf(lambda: target(field, self.dialect).match(value))
+        kind = {tree.Regex: "Regular expressions", tree.Fuzzy: "Fuzzy searches",
+                tree.Proximity: "Proximity searches", tree.Boost: "Boosts"}.get(type(item), "This syntax")
+        raise QueryError(f"{kind} are not supported in user search")
+
+    def _leaf(self, make: Callable[[], Condition]) -> Condition:
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise QueryError(f"The query has more than {MAX_TERMS} terms")
+        return make()
+
+    def _range(self, item: tree.Range | tree.From | tree.To, field: str) -> Condition:
+        where = target(field, self.dialect)
+        if isinstance(item, tree.Range):
+            return where.range(_bound(item.low), _bound(item.high), item.include_low, item.include_high)
+        bound = _bound(item.a)
+        if isinstance(item, tree.From):
+            return where.range(bound, None, item.include, True)
+        return where.range(None, bound, True, item.include)
+
+    def _implicit(self, operands: Sequence[tree.Item], field: str | None, depth: int) -> Condition:
+        """Lucene's default: `+` terms must match, `-` terms must not, and of the others at least one must
+        match unless some term is required."""
+        must = [self.node(o.a, field, depth) for o in operands if isinstance(o, tree.Plus)]
+        must_not = [self.node(o.a, field, depth) for o in operands if isinstance(o, tree.Prohibit)]
+        should = [self.node(o, field, depth) for o in operands
+                  if not isinstance(o, tree.Plus | tree.Prohibit)]
+        parts = [*must, *(not_(c) for c in must_not)]
+        if should and not must:
+            parts.append(or_(*should))
+        return and_(*parts) if parts else true()
+
+
+def condition(query: str, dialect: str) -> Condition:
+    """Translate a user-search query into a condition on users; raise QueryError when it cannot be."""
+    if len(query) > MAX_QUERY_LENGTH:
+        raise QueryError(f"The query is longer than {MAX_QUERY_LENGTH} characters")
+    if not query.strip():
+        return true()
+    try:
+        parsed = parse(query)
+    except ParseError as error:
+        raise QueryError(f"Invalid query: {str(error)[:200]}") from None
+    except Exception:  # the parser's own failures on strange input are the query's fault, not ours
+        raise QueryError("Invalid query") from None
+    return _Translator(dialect).node(parsed, None, 0)
