@@ -59,7 +59,8 @@ MAIL_GIVE_UP_AFTER = 24 * 3600
 MAIL_CLAIM_LEASE = 5 * 60
 MAIL_POLL_INTERVAL = 5  # seconds between looks for mail queued by other processes or left by dead ones
 
-# Shared counters for rate limits and account lockout; empty means this process's memory.
+# Shared counters (rate limits, lockout, the circuit breaker) in Redis; empty means the database's
+# `counters` table, which every worker and host shares as well.
 REDIS_URL = ""
 
 # Per-IP limits (Flask-Limiter syntax); RATELIMIT_ENABLED=0 turns them off for load tests.
