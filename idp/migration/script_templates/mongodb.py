@@ -4,9 +4,11 @@ pymongo is not installed with idp: install it where idp runs (pip install pymong
 every call fails with "No module named 'pymongo'", and nothing is created.
 
 Configuration keys:
-    uri              a MongoDB connection string with its credentials, e.g.
-                     "mongodb+srv://idp-reader:PASSWORD@cluster0.example.net/app" (Atlas and
-                     mongodb+srv use TLS); give the reader the "read" role on the database, no more
+    uri              a MongoDB connection string with its credentials and every host named, e.g.
+                     "mongodb://idp-reader:PASSWORD@db1.example.net:27017,db2.example.net:27017/app
+                     ?tls=true&replicaSet=rs0" (not mongodb+srv: the sandbox has no DNS, so SRV
+                     records cannot be looked up; Atlas lists the hosts of its "standard" string);
+                     give the reader the "read" role on the database, no more
     database         the database that holds the users collection (default: the one in the uri)
     connect_timeout  seconds to wait for a server (default 10)
 
