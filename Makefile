@@ -12,6 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# auth0-python v4 shares v5's package name, so it lives beside the venv (tests/interop/auth0_v4.py
+# imports it through PYTHONPATH; its dependencies are the venv's).
+AUTH0_V4 := $(VENV)/auth0-v4
+$(AUTH0_V4)/.installed: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps --upgrade --target $(AUTH0_V4) auth0-python==4.13.0
+	touch $@
+
 tests/interop/node_modules/.package-lock.json: tests/interop/package-lock.json
 	cd tests/interop && npm ci --silent --no-audit --no-fund
 
@@ -28,7 +35,7 @@ packages:
 demo: $(STAMP)
 	$(BIN)/python -m demo
 
-test: $(STAMP) tests/interop/node_modules/.package-lock.json packages
+test: $(STAMP) $(AUTH0_V4)/.installed tests/interop/node_modules/.package-lock.json packages
 	$(BIN)/ruff check idp tests bench demo
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

@@ -32,6 +32,9 @@ KEY_SET_MAX_AGE = 1.0
 # How long a process reuses a client it read; another process's change to a client shows this late.
 CLIENT_CACHE_MAX_AGE = 1.0
 
+# Log events (GET /api/v2/logs) older than this many days are deleted (each process prunes hourly).
+LOG_RETENTION_DAYS = 30
+
 # Password hashing: argon2id (RFC 9106 low-memory profile, argon2-cffi's defaults).
 ARGON2_TIME_COST = 3
 ARGON2_MEMORY_COST = 65536  # KiB

@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).parent.parent / "idp"
 # no two domains import each other, directly or round a loop. Only the wiring sees everything.
 LAYERS = [
     {"errors", "redact", "cache", "config", "db", "edge", "web", "counters", "mail_queue", "production"},
+    {"events"},  # log events in Auth0's shape: written by the layers above, read by management
     {"keys"},
     {"mail"},
     {"migration"},  # runs a connection's scripts: the sandbox, jail, worker, hashes, profiles

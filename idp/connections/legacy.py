@@ -19,6 +19,7 @@ from idp.connections import breaker, runtime
 from idp.connections.models import Connection, MigrationEvent
 from idp.db import db, utcnow
 from idp.errors import Unavailable
+from idp.events import log as events
 from idp.migration.profiles import Profile, ProfileInvalid, parse
 from idp.migration.sandbox import BadResult, ScriptError, WrongCredentials
 from idp.users import accounts as users
@@ -148,6 +149,9 @@ def import_profile(connection: Connection, profile: Profile, password: str, sour
     db.session.add(user)
     record(connection, MIGRATED, source=source, user_id=user_id, email=profile.email,
            duration=time.perf_counter() - started if started else 0.0)
+    events.record(events.MIGRATION, f"User moved over from the legacy store on {source}",
+                  connection=connection.name, connection_id=connection.id, user_id=user_id,
+                  user_name=profile.email, details={"via": source, "legacy_id": profile.user_id})
     try:
         db.session.commit()
     except IntegrityError:

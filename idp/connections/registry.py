@@ -23,6 +23,10 @@ class InvalidConnection(InvalidInput):
     """A connection or script we refuse; the message says why (and where, for scripts)."""
 
 
+class HasUsers(InvalidConnection):
+    """Whether a connection migrates cannot change once it has users."""
+
+
 def templates() -> list[str]:
     """Return the names of the shipped script templates."""
     folder = resources.files("idp.migration.script_templates")
@@ -100,6 +104,52 @@ def set_scripts(connection: Connection, *, login: str | None = None, get_user: s
     if get_user is not None:
         connection.get_user_script = get_user
     db.session.commit()
+
+
+def configure(connection: Connection, *, migrating: bool | None = None, login: str | None = None,
+              get_user: str | None = None, configuration: dict[str, str] | None = None) -> None:
+    """Change whether a connection migrates, its scripts and its configuration, in one transaction.
+
+    Everything is checked before anything changes, and a failure leaves the connection as it was.
+    A connection starting to migrate gets the no-op scripts and an empty configuration (unless given);
+    one that stops loses them. Only a connection without users may start or stop migrating, and never
+    the native one. A disconnected connection keeps its no-op scripts (its configuration may change).
+    """
+    becomes = connection.migrating if migrating is None else migrating
+    changes = login is not None or get_user is not None or configuration is not None
+    if connection.id == NATIVE_ID and (becomes or changes):
+        raise InvalidConnection(f"{connection.name} is the native connection and cannot get scripts")
+    users = select(User.id).where(User.connection_id == connection.id).limit(1)
+    if becomes != connection.migrating and db.session.scalar(users) is not None:
+        raise HasUsers(f"{connection.name} has users: whether it migrates cannot change")
+    scripts = {"login": login, "get_user": get_user}
+    if not becomes and changes:
+        raise InvalidConnection("scripts and configuration belong to migrating connections")
+    current = {"login": connection.login_script, "get_user": connection.get_user_script}
+    for function, source in scripts.items():
+        if source is None:
+            continue
+        if connection.disconnected_at is not None and source != current[function]:
+            raise InvalidConnection(f"{connection.name} is disconnected: its scripts stay the no-op ones")
+        check_script(source, function)
+    try:
+        if becomes != connection.migrating:
+            connection.migrating, connection.disconnected_at = becomes, None
+            noop = template("noop") if becomes else None
+            connection.login_script = connection.get_user_script = noop
+            connection.configuration_encrypted = None
+            if becomes:
+                connection.configuration = {}
+        if login is not None:
+            connection.login_script = login
+        if get_user is not None:
+            connection.get_user_script = get_user
+        if configuration is not None:
+            connection.configuration = configuration
+        db.session.commit()
+    except Exception:
+        db.session.rollback()  # nothing half-changed
+        raise
 
 
 def disconnect(connection: Connection) -> None:

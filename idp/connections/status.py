@@ -1,14 +1,19 @@
-"""What `idp migration status` reports: who moved over, how, when, and what failed lately."""
+"""What `idp migration status` and the management API's migration statistics report: who moved over,
+how, when, and what failed lately or in a window of days."""
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Date, cast, func, select
 
-from idp.connections.legacy import MIGRATED, PROFILE_REJECTED, SCRIPT_ERROR
+from idp.connections.legacy import LOGIN_FAILED, MIGRATED, PROFILE_REJECTED, SCRIPT_ERROR
 from idp.connections.models import Connection, MigrationEvent
 from idp.db import db
 
 RECENT = 10
+WAYS = ("login", "password_reset", "import")  # how a user moves over: MigrationEvent.source of "migrated"
+# What goes wrong: a script failing, a profile refused, and a wrong email or password at the legacy store.
+FAILURES = (SCRIPT_ERROR, PROFILE_REJECTED, LOGIN_FAILED)
 
 
 def status(connection: Connection) -> dict[str, Any]:
@@ -34,3 +39,32 @@ def status(connection: Connection) -> dict[str, Any]:
         "disconnected_at": connection.disconnected_at.isoformat() if connection.disconnected_at else None,
         "recent_failures": [event.as_dict() for event in failures],
     }
+
+
+def _day(column: Any) -> Any:
+    """The UTC calendar day of a timestamp column, in SQL (PostgreSQL's sessions may have another zone)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone("UTC", column), Date)
+    return func.date(column)  # SQLite keeps UTC timestamps as text
+
+
+def window(connection: Connection, first: date, last: date) -> dict[str, Any]:
+    """Return migrations per UTC day by way, and failures by type, from `first` to `last` (both included)."""
+    start = datetime.combine(first, datetime.min.time(), UTC)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC)
+    day = _day(MigrationEvent.at)
+    rows = db.session.execute(
+        select(day, MigrationEvent.type, MigrationEvent.source, func.count())
+        .where(MigrationEvent.connection_id == connection.id, MigrationEvent.at >= start,
+               MigrationEvent.at < end, MigrationEvent.type.in_((MIGRATED, *FAILURES)))
+        .group_by(day, MigrationEvent.type, MigrationEvent.source)
+    )
+    days = {(first + timedelta(days=n)).isoformat(): dict.fromkeys(WAYS, 0)
+            for n in range((last - first).days + 1)}
+    failures = dict.fromkeys(FAILURES, 0)
+    for moment, type_, source, count in rows:
+        if type_ != MIGRATED:
+            failures[type_] += count
+        elif (counts := days.get(str(moment)[:10])) is not None and source in counts:
+            counts[source] += count
+    return {"daily": [{"date": key, **counts} for key, counts in days.items()], "failures": failures}

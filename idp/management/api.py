@@ -466,6 +466,8 @@ def delete_user(user_id: str) -> tuple[str, int]:
 
 def init_app(app: Flask) -> None:
     """Register the API: its blueprint, free of the pages' CSRF checks, and its error shape."""
+    import idp.management.logs  # noqa: F401  (its routes, and the events of writes, join the blueprint)
+    from idp.management import connections  # noqa: F401  (its routes join the blueprint)
     app.register_blueprint(bp)
     web.csrf.exempt(bp)  # bearer tokens, never cookies
     web.shape_errors(app, PREFIX, _shaped)

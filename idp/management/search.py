@@ -455,10 +455,14 @@ def target(name: str, dialect: str) -> Target:
     raise QueryError(f"Unsupported field in query: {name[:100]}")
 
 
+Fields = Callable[[str, str], Target]  # a field's name and the dialect -> where to look
+
+
 class _Translator:
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, fields: Fields = target, defaults: Sequence[str] = NORMALIZED) -> None:
         self.dialect = dialect
         self.terms = 0
+        self.fields, self.defaults = fields, defaults
 
     def node(self, item: tree.Item, field: str | None, depth: int) -> Condition:
         if depth > MAX_DEPTH:
@@ -470,7 +474,7 @@ class _Translator:
             if item.name == "_exists_":
                 if not isinstance(item.expr, tree.Word | tree.Phrase):
                     raise QueryError("_exists_ takes one field name")
-                return self._leaf(lambda: target(_value(item.expr).text, self.dialect).exists())
+                return self._leaf(lambda: self.fields(_value(item.expr).text, self.dialect).exists())
             return self.node(item.expr, item.name, down)
         if isinstance(item, tree.BaseGroup):
             return self.node(item.expr, field, down)
@@ -491,13 +495,14 @@ class _Translator:
         if isinstance(item, tree.Word | tree.Phrase):
             value = _value(item)
             if field is None:
-                return self._leaf(lambda: or_(*(target(f, self.dialect).match(value) for f in NORMALIZED)))
+                return self._leaf(lambda: or_(*(self.fields(f, self.dialect).match(value)
+                                                for f in self.defaults)))
             if not value.phrase and value.pieces == [ANY]:  # `field:*`: has the field
-                return self._leaf(lambda: target(field, self.dialect).exists())
-            return self._leaf(lambda: target(field, self.dialect).match(value))
+                return self._leaf(lambda: self.fields(field, self.dialect).exists())
+            return self._leaf(lambda: self.fields(field, self.dialect).match(value))
         kind = {tree.Regex: "Regular expressions", tree.Fuzzy: "Fuzzy searches",
                 tree.Proximity: "Proximity searches", tree.Boost: "Boosts"}.get(type(item), "This syntax")
-        raise QueryError(f"{kind} are not supported in user search")
+        raise QueryError(f"{kind} are not supported in search")
 
     def _leaf(self, make: Callable[[], Condition]) -> Condition:
         self.terms += 1
@@ -506,7 +511,7 @@ class _Translator:
         return make()
 
     def _range(self, item: tree.Range | tree.From | tree.To, field: str) -> Condition:
-        where = target(field, self.dialect)
+        where = self.fields(field, self.dialect)
         if isinstance(item, tree.Range):
             return where.range(_bound(item.low), _bound(item.high), item.include_low, item.include_high)
         bound = _bound(item.a)
@@ -527,8 +532,11 @@ class _Translator:
         return and_(*parts) if parts else true()
 
 
-def condition(query: str, dialect: str) -> Condition:
-    """Translate a user-search query into a condition on users; raise QueryError when it cannot be."""
+def condition(query: str, dialect: str, fields: Fields = target,
+              defaults: Sequence[str] = NORMALIZED) -> Condition:
+    """Translate a search query into a condition (on users, unless `fields` names other columns, as the
+    log search does; `defaults` are the fields a term without one searches); raise QueryError when it
+    cannot be."""
     if len(query) > MAX_QUERY_LENGTH:
         raise QueryError(f"The query is longer than {MAX_QUERY_LENGTH} characters")
     if not query.strip():
@@ -539,4 +547,4 @@ def condition(query: str, dialect: str) -> Condition:
         raise QueryError(f"Invalid query: {str(error)[:200]}") from None
     except Exception:  # the parser's own failures on strange input are the query's fault, not ours
         raise QueryError("Invalid query") from None
-    return _Translator(dialect).node(parsed, None, 0)
+    return _Translator(dialect, fields, defaults).node(parsed, None, 0)

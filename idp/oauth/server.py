@@ -28,7 +28,9 @@ from flask import request as flask_request
 from sqlalchemy import select, update
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
+from idp.connections.models import Connection
 from idp.db import claim_once, db, utcnow
+from idp.events import log as events
 from idp.oauth import apis, clients, tokens
 from idp.oauth.models import AUTH_METHODS, SECRET_METHODS, AuthorizationCode, Client, Grant, Token, digest
 from idp.users.accounts import credentials_changed
@@ -197,6 +199,19 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
     def revoke_old_credential(self, refresh_token: Token) -> None:  # type: ignore[override]  # as above
         """Nothing left to do: the old token was marked rotated when it was accepted."""
 
+    def generate_token(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        token = super().generate_token(*args, **kwargs)
+        # Committed with the rotation and the new token (save_token).
+        client, grant, user = self.request.client, self.request.refresh_token.grant, self.request.user
+        connection = db.session.get(Connection, user.connection_id) if user is not None else None
+        events.record(events.SUCCESS_REFRESH, "Successful exchange of Refresh Token for Access Token",
+                      client_id=client.id, client_name=client.name, user_id=grant.user_id,
+                      user_name=user.email if user is not None else None,
+                      connection=connection.name if connection else None,
+                      connection_id=connection.id if connection else None, audience=grant.audience,
+                      scope=token.get("scope"), database=connection is not None)
+        return token
+
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     """Machine-to-machine tokens for an API the client is allowed to call, issued without a write."""
@@ -349,13 +364,16 @@ class Introspection(IntrospectionEndpoint):
 def json_parameters(request: Any) -> MultiDict[str, str] | None:
     """Return the parameters of a JSON body (as Auth0's older SDKs send them), or None for any other body.
 
-    Only an object of strings, without NUL, has parameters: any other JSON body has none.
+    Only an object of strings, without NUL, has parameters: any other JSON body has none. A null member
+    is a parameter not sent (auth0-python v4's client_credentials sends `"organization": null`).
     """
     if not request.is_json:
         return None
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and "\x00" not in k + v for k, v in body.items()):
+    if not isinstance(body, dict):
+        return MultiDict()
+    body = {k: v for k, v in body.items() if v is not None}
+    if not all(isinstance(k, str) and isinstance(v, str) and "\x00" not in k + v for k, v in body.items()):
         return MultiDict()
     return MultiDict(body)
 

@@ -7,14 +7,17 @@ from authlib.common.urls import add_params_to_uri
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 from flask_wtf import FlaskForm
 from sqlalchemy import Engine, create_engine, make_url, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from werkzeug.wrappers import Response as BaseResponse
 
+from idp import redact
 from idp.db import db
+from idp.events import log as events
 from idp.oauth import authorize as authz
 from idp.oauth import pending, tokens
 from idp.oauth.models import AUTH_METHODS, SCOPES, SECRET_METHODS
-from idp.oauth.server import query_client, server
+from idp.oauth.server import json_parameters, query_client, server
 from idp.users.models import User
 from idp.users.sessions import current_session, end_session
 from idp.web import Document, csrf, error_page, per_ip
@@ -97,7 +100,49 @@ def resume() -> BaseResponse:
 def token() -> Response:
     """Exchange a code, a refresh token or client credentials for tokens."""
     # Authlib's stubs give the framework-neutral (status, body, headers); its Flask server makes a Response.
-    return server.create_token_response()  # type: ignore[return-value]
+    response: Response = server.create_token_response()  # type: ignore[assignment]
+    if response.status_code >= 400:
+        _log_failed_exchange(response)
+    return response
+
+
+# Failed exchanges logged (`feccft`, `fertft`). Successful client_credentials exchanges (`seccft`) are
+# not: those tokens are issued without a database write, and logging them would add one.
+FAILED_EXCHANGES = {"client_credentials": events.FAILED_CLIENT_CREDENTIALS,
+                    "refresh_token": events.FAILED_REFRESH}
+
+
+def _log_failed_exchange(response: Response) -> None:
+    """Record a failed client_credentials or refresh exchange, on its own (nothing of it is kept)."""
+    body = json_parameters(request)
+    params = request.form if body is None else body
+    kind = FAILED_EXCHANGES.get(params.get("grant_type") or "")
+    if kind is None:
+        return
+    try:
+        basic = request.authorization
+    except (ValueError, UnicodeError):  # malformed credentials: refused as invalid_client already
+        basic = None
+    client_id = basic.username if basic and basic.username else params.get("client_id")
+    client_id = client_id if isinstance(client_id, str) and "\x00" not in client_id else None
+    client = query_client(client_id)
+    answer = response.get_json(silent=True) or {}
+    error = str(answer.get("error") or "")
+    # Authlib's messages quote no credential, but nothing the client sent as a secret may reach the log.
+    sent = [v for k in ("client_secret", "refresh_token") if (v := params.get(k))]
+    if basic and basic.password:
+        sent.append(basic.password)
+    message = redact.scrub(str(answer.get("error_description") or error)[:500],
+                           sorted(sent, key=len, reverse=True))
+    db.session.rollback()  # whatever the failed exchange left unsaved stays so
+    try:
+        events.record(kind, message, client_id=client_id, client_name=client.name if client else None,
+                      audience=params.get("audience") if kind == events.FAILED_CLIENT_CREDENTIALS else None,
+                      details={"error": {"message": message, "oauthError": error}}, database=False)
+        db.session.commit()
+    except SQLAlchemyError as failure:  # the client still gets its protocol error, never a 500
+        db.session.rollback()
+        current_app.logger.warning("could not log a failed token exchange: %s", type(failure).__name__)
 
 
 @bp.post("/oauth/revoke")

@@ -5,8 +5,9 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.connections import stores
-from idp.connections.legacy import LegacyUnavailable
+from idp.connections.legacy import LegacyUnavailable, imports
 from idp.db import db
+from idp.events import log as events
 from idp.oauth import pending
 from idp.oauth.authorize import consented_items
 from idp.oauth.models import AuthorizationRequest, Consent
@@ -39,6 +40,26 @@ def _store(waiting: AuthorizationRequest | None) -> stores.UserStore:
     """Return the user store the pages act on: the waiting request's client's, else the native one."""
     client = pending.client_of(waiting)
     return stores.by_id(client.connection_id if client else None)
+
+
+def _log(type_: str, description: str, store: stores.UserStore, waiting: AuthorizationRequest | None, *,
+         user: User | None = None, email: str | None = None, error: str | None = None,
+         details: dict[str, object] | None = None) -> None:
+    """Add a log event about this store and the waiting request's client; the caller commits."""
+    client = pending.client_of(waiting)
+    events.record(type_, description, connection=store.connection.name, connection_id=store.id,
+                  client_id=client.id if client else None, client_name=client.name if client else None,
+                  user_id=user.id if user else None, user_name=user.email if user else email,
+                  details={**({"error": {"message": error}} if error else {}), **(details or {})})
+
+
+def _log_failure(type_: str, description: str, store: stores.UserStore,
+                 waiting: AuthorizationRequest | None, *, user: User | None = None,
+                 email: str | None = None) -> None:
+    """Record a failure and commit it on its own (nothing else of the request is being committed)."""
+    db.session.rollback()
+    _log(type_, description, store, waiting, user=user, email=email, error=description)
+    db.session.commit()
 
 
 def _continue(waiting: AuthorizationRequest | None) -> BaseResponse:
@@ -105,20 +126,32 @@ def login() -> BaseResponse:
     if wait := throttle.begin(store.id, email):
         if wait.new and (owner := store.find(email)):
             mails.locked(owner)
+        _log_failure(events.FAILED_LOGIN, _wait_message(wait), store, waiting, email=email)
         return _throttled("login.html", wait, form=form, waiting=waiting)
     try:
         verified = store.authenticate(email, password)
     except LegacyUnavailable:
+        _log_failure(events.FAILED_LOGIN, "The connection's legacy store is unavailable.", store, waiting,
+                     email=email)
         return _page("login.html", 503, form=form, waiting=waiting, error=UNAVAILABLE.format("sign you in"))
     if verified is None:
         if throttle.failed(store.id, email) and (owner := store.find(email)):
             mails.locked(owner)
+        # For the admins' logs only (the user sees one answer): a user of ours, or one the legacy store
+        # refused (its script cannot tell a wrong password from an unknown email), is `fp`; else `fu`.
+        known = accounts.find_by_email(email, store.id)
+        if known is not None or imports(store.connection):
+            _log_failure(events.WRONG_PASSWORD, WRONG_CREDENTIALS, store, waiting, user=known, email=email)
+        else:
+            _log_failure(events.UNKNOWN_USER, WRONG_CREDENTIALS, store, waiting, email=email)
         return _page("login.html", 400, form=form, waiting=waiting, error=WRONG_CREDENTIALS)
     throttle.clear(store.id, email)  # before the sign-in's transaction: counters write on their own
     if not still_verified(verified):  # a reset changed the password since it was checked
-        db.session.rollback()
+        _log_failure(events.FAILED_LOGIN, "The password changed during the sign-in.", store, waiting,
+                     user=verified.user)
         return _page("login.html", 400, form=form, waiting=waiting, error=WRONG_CREDENTIALS)
-    start_session(verified.user, request.remote_addr)
+    _log(events.SUCCESS_LOGIN, "Successful login", store, waiting, user=verified.user)
+    start_session(verified.user, request.remote_addr)  # commits the event with the session
     return _continue(waiting)
 
 
@@ -133,17 +166,26 @@ def signup() -> BaseResponse:
     if not form.validate_on_submit():
         return _page("signup.html", _form_status(), form=form, waiting=waiting)
     email, password = form.email.data or "", form.password.data or ""
+    store = _store(waiting)
     if problem := policy_error(password, email):
         form.password.errors = [problem]
+        _log_failure(events.FAILED_SIGNUP, f"PasswordStrengthError: {problem}", store, waiting, email=email)
         return _page("signup.html", 400, form=form, waiting=waiting)
     try:
-        user = _store(waiting).create(email, password, name=(form.name.data or "").strip() or None)
+        user = store.create(email, password, name=(form.name.data or "").strip() or None)
     except UserExists:
+        _log_failure(events.FAILED_SIGNUP, "The user already exists.", store, waiting, email=email)
         return _page("signup.html", 400, form=form, waiting=waiting, error=ACCOUNT_EXISTS)
     except LegacyUnavailable:
+        _log_failure(events.FAILED_SIGNUP, "The connection's legacy store is unavailable.", store, waiting,
+                     email=email)
         return _page("signup.html", 503, form=form, waiting=waiting, error=UNAVAILABLE.format("sign you up"))
+    # The user was committed by the store; the event goes with the verification mail, and the
+    # automatic sign-in (an `s`, as Auth0 logs it) with the session.
+    _log(events.SUCCESS_SIGNUP, "Successful signup", store, waiting, user=user)
     mails.verification(user)
     db.session.commit()
+    _log(events.SUCCESS_LOGIN, "Successful login", store, waiting, user=user, details={"via": "signup"})
     start_session(user, request.remote_addr)
     return _continue(waiting)
 
@@ -183,7 +225,10 @@ def reset_request() -> Response:
     if not form.validate_on_submit():
         return _page("reset_request.html", _form_status(), form=form, waiting=waiting)
     email = form.email.data or ""
-    mails.password_reset(email, _store(waiting).id, waiting.id if waiting else None)
+    store = _store(waiting)
+    # Logged whether or not the email has an account: that is looked up later, in the mail sender.
+    _log(events.CHANGE_PASSWORD_REQUEST, "Change password request", store, waiting, email=email)
+    mails.password_reset(email, store.id, waiting.id if waiting else None)  # commits the event with it
     return _page("notice.html", title="Check your inbox", waiting=waiting,
                  back=url_for("pages.login", state=waiting.id if waiting else None, email=email),
                  message=f"If an account exists for {email}, we have sent it a link to choose a new "
@@ -210,11 +255,14 @@ def reset_password() -> Response:
     if not form.validate_on_submit():
         return _page("reset_password.html", _form_status(), form=form)
     password = form.password.data or ""
+    store = stores.by_id(row.connection_id)
     if problem := policy_error(password, row.email):
         form.password.errors = [problem]
+        _log_failure(events.FAILED_CHANGE_PASSWORD, f"PasswordStrengthError: {problem}", store, waiting,
+                     email=row.email)
         return _page("reset_password.html", 400, form=form)
     try:
-        user = links.user_of(row) or stores.by_id(row.connection_id).reset_owner(row.email, password)
+        user = links.user_of(row) or store.reset_owner(row.email, password)
         if user is None:
             raise links.LinkError("This link belongs to an account that no longer exists.")
         links.redeem(token, links.RESET_PASSWORD)  # committed below, with the new password
@@ -223,9 +271,13 @@ def reset_password() -> Response:
     except links.LinkError as e:
         return error_page("invalid_link", str(e))
     except LegacyUnavailable:
+        _log_failure(events.FAILED_CHANGE_PASSWORD, "The connection's legacy store is unavailable.", store,
+                     waiting, email=row.email)
         return error_page("temporarily_unavailable", UNAVAILABLE.format("reset your password"), 503)
     user.email_verified = True  # the reset proved control of the address
-    set_password(user, password)
+    _log(events.SUCCESS_CHANGE_PASSWORD, "Password changed", store, waiting, user=user,
+         details={"via": "password_reset"})
+    set_password(user, password)  # commits the event with the password
     return _password_changed(user, waiting)
 
 
@@ -278,20 +330,27 @@ def change_password() -> BaseResponse:
 
     if not form.validate_on_submit():
         return _account_page(user, 400, form)
+    store = stores.by_id(user.connection_id)
     if wait := throttle.begin(user.connection_id, user.email):
+        _log_failure(events.FAILED_CHANGE_PASSWORD, _wait_message(wait), store, None, user=user)
         response = _account_page(user, 429, form, error=_wait_message(wait))
         response.headers["Retry-After"] = str(wait.seconds)
         return response
     if not verify_password(user.password_hash, form.current.data or ""):
         if throttle.failed(user.connection_id, user.email):
             mails.locked(user)
+        _log_failure(events.FAILED_CHANGE_PASSWORD, "Wrong current password.", store, None, user=user)
         form.current.errors = ["That is not your current password."]
         return _account_page(user, 400, form)
     throttle.clear(user.connection_id, user.email)
     if problem := policy_error(form.password.data or "", user.email):
         form.password.errors = [problem]
+        _log_failure(events.FAILED_CHANGE_PASSWORD, f"PasswordStrengthError: {problem}", store, None,
+                     user=user)
         return _account_page(user, 400, form)
-    set_password(user, form.password.data or "", keep_session=sso.id)
+    _log(events.SUCCESS_CHANGE_PASSWORD, "Password changed", store, None, user=user,
+         details={"via": "account"})
+    set_password(user, form.password.data or "", keep_session=sso.id)  # commits the event with it
     return _account_page(user, notice="Password changed. Your other devices were signed out.")
 
 
