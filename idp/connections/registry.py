@@ -50,6 +50,8 @@ def check_script(source: str, function: str) -> None:
         compile(tree, f"<{function} script>", "exec")
     except SyntaxError as e:
         raise InvalidConnection(f"the {function} script does not compile: line {e.lineno}: {e.msg}") from None
+    except (RecursionError, MemoryError):  # nested deeper than Python's parser or compiler goes
+        raise InvalidConnection(f"the {function} script is nested too deeply to compile") from None
     found = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
     if not found:
         raise InvalidConnection(f"the {function} script defines no function `{function}`")

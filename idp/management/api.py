@@ -251,8 +251,10 @@ def list_users() -> Response:
         where: ColumnElement[bool] = search.condition(params.get("q", ""), dialect)
     except search.QueryError as error:
         raise invalid_query(str(error)) from None
-    rows = db.session.scalars(select(User).where(where).order_by(*order)
-                              .offset(page * per_page).limit(per_page))
+    # The page's ids first, then their rows: the OFFSET skips index entries, not whole rows (a deep page
+    # in the default order is then an index-only scan). `page` is a number, so there is no keyset to seek.
+    ids = select(User.id).where(where).order_by(*order).offset(page * per_page).limit(per_page)
+    rows = db.session.scalars(select(User).where(User.id.in_(ids)).order_by(*order))
     shape = _shapes()
     users = [project(shape(user)) for user in rows]
     if not include_totals:
@@ -469,5 +471,10 @@ def init_app(app: Flask) -> None:
     import idp.management.logs  # noqa: F401  (its routes, and the events of writes, join the blueprint)
     from idp.management import connections  # noqa: F401  (its routes join the blueprint)
     app.register_blueprint(bp)
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith(bp.name + "."):
+            # A doubled slash (`/users//logs`) is no path of ours: a 404 in Auth0's shape, never werkzeug's
+            # redirect (an HTML page) to the path with the slashes merged, which would name another resource.
+            rule.merge_slashes = False
     web.csrf.exempt(bp)  # bearer tokens, never cookies
     web.shape_errors(app, PREFIX, _shaped)

@@ -261,7 +261,13 @@ def _window() -> tuple[date, date]:
     params = _single(request.args, {"from", "to"})
     today = datetime.now(UTC).date()
     last = _day(params, "to", today)
-    first = _day(params, "from", last - timedelta(days=DEFAULT_WINDOW_DAYS - 1))
+    if last == date.max:  # the window ends at the start of the day after `to`, which must be a date
+        raise invalid_query(f"Query validation error: 'to' must be before {date.max.isoformat()}")
+    try:
+        earliest = last - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
+    except OverflowError:  # `to` within the first days of year 1
+        earliest = date.min
+    first = _day(params, "from", earliest)
     if first > last:
         raise invalid_query("Query validation error: 'from' is after 'to'")
     if (last - first).days + 1 > MAX_WINDOW_DAYS:

@@ -4,7 +4,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import Model, UTCDateTime, utcnow
@@ -24,13 +24,16 @@ class User(Model):
     """A person who signs in; `id` is the `sub` and never changes."""
 
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("connection_id", "email_normalized"),)
+    # The management API's search (idp/management/search.py) orders by (created_at, id) and looks
+    # users up by email_normalized, last_login_at and migrated_via (schema revision 0011).
+    __table_args__ = (UniqueConstraint("connection_id", "email_normalized"),
+                      Index("ix_users_created_at_id", "created_at", "id"))
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True, default=new_user_id)
     connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"))  # its user store
     email: Mapped[str] = mapped_column(String(320))
     # Lower-cased copy: email is unique per connection, case-insensitively.
-    email_normalized: Mapped[str] = mapped_column(String(320))
+    email_normalized: Mapped[str] = mapped_column(String(320), index=True)
     email_verified: Mapped[bool] = mapped_column(default=False)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(255))
@@ -40,7 +43,7 @@ class User(Model):
     picture: Mapped[str | None] = mapped_column(String(2048))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     app_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -48,7 +51,7 @@ class User(Model):
     migrated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     legacy_id: Mapped[str | None] = mapped_column(String(255))
     # How they moved over: "login", "password_reset" (or "import"); None for users who never moved.
-    migrated_via: Mapped[str | None] = mapped_column(String(32))
+    migrated_via: Mapped[str | None] = mapped_column(String(32), index=True)
     # Sign-ins that started a session, and the client address of the last one (Auth0's fields).
     logins_count: Mapped[int] = mapped_column(default=0, server_default="0")
     last_ip: Mapped[str | None] = mapped_column(String(64))

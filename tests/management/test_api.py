@@ -109,6 +109,18 @@ def test_no_route_and_wrong_method_answer_auth0s_shape(api):
     assert "error_description" in api.client.get("/api/other").json
 
 
+def test_a_doubled_slash_is_a_404_in_auth0s_shape_not_a_redirect(api):
+    # werkzeug would redirect these to the path with its slashes merged, with an HTML page (and
+    # /users//logs to /users/logs, another resource); the fuzz of every route found it.
+    headers = {"Authorization": f"Bearer {api.token}"}
+    for path in ("/api/v2//users", "/api/v2/users//logs", "/api/v2/connections//x",
+                 "/api/v2//stats/migration", "/api/v2/logs//1"):
+        response = api.client.get(path, headers=headers)
+        assert response.status_code == 404 and response.mimetype == "application/json", path
+        assert response.json["statusCode"] == 404 and response.json["error"] == "Not Found", path
+    assert api.client.get("/api/v2/users/u//x", headers=headers).status_code == 404
+
+
 def test_an_unexpected_failure_is_a_500_in_auth0s_shape(app, api, monkeypatch):
     app.config["PROPAGATE_EXCEPTIONS"] = False
 

@@ -392,3 +392,26 @@ def test_stats_without_migrating_connections(call):
     answer = call.ok("GET", "/stats/migration", **{"from": "2024-02-28", "to": "2024-03-01"})
     assert answer == {"from": "2024-02-28", "to": "2024-03-01", "connections": []}
 
+
+
+def test_scripts_nested_too_deeply_to_compile_are_a_400(call, migrating):
+    # Python's parser and compiler give up on these with MemoryError or RecursionError: a 500 until the
+    # fuzz of every route found it.
+    for source in (GOOD_LOGIN.replace("None", "-" * 50_000 + "1"),
+                   GOOD_LOGIN.replace("None", "+".join(["a"] * 30_000)),
+                   GOOD_LOGIN.replace("None", "f" + "()" * 30_000)):
+        body = {"options": {"customScripts": {"login": source}}}
+        response = call("PATCH", f"/connections/{migrating.id}", body)
+        assert_error(response, 400, "invalid_body", "the login script is nested too deeply to compile")
+    assert call.ok("GET", f"/connections/{migrating.id}")["options"]["customScripts"]["login"] == NOOP
+
+
+def test_stats_windows_at_the_ends_of_the_calendar(call, migrating):
+    # `to` in the first days of year 1, and 9999-12-31, were an OverflowError (a 500) until the fuzz
+    # found them.
+    assert_error(call("GET", "/stats/migration", to="9999-12-31"), 400, "invalid_query_string",
+                 "'to' must be before 9999-12-31")
+    answer = call.ok("GET", "/stats/migration", to="0001-01-05")
+    assert answer["from"] == "0001-01-01" and len(answer["connections"][0]["daily"]) == 5
+    answer = call.ok("GET", "/stats/migration", **{"from": "9999-12-01", "to": "9999-12-30"})
+    assert answer["to"] == "9999-12-30" and len(answer["connections"][0]["daily"]) == 30
