@@ -20,14 +20,14 @@ def _row(api: Api) -> dict[str, Any]:
 
 @bp.cli.command("create")
 @click.option("--identifier", required=True, help="The API's URL: the `audience` clients ask tokens for.")
-@click.option("--name", required=True, help="A name for people.")
+@click.option("--name", help="A name for people (default: the identifier).")
 @click.option("--scope", "scopes", multiple=True, metavar="VALUE[=DESCRIPTION]",
               help="A scope (permission) of the API (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def create(identifier: str, name: str, scopes: tuple[str, ...], as_json: bool) -> None:
+def create(identifier: str, name: str | None, scopes: tuple[str, ...], as_json: bool) -> None:
     """Register an API with its scopes."""
     try:
-        api = apis.create_api(identifier, name, [apis.parse_scope(s) for s in scopes])
+        api = apis.create_api(identifier, name or identifier, [apis.parse_scope(s) for s in scopes])
     except apis.InvalidApi as e:
         raise click.ClickException(str(e)) from None
     if as_json:

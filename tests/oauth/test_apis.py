@@ -230,9 +230,12 @@ def test_apis_create_and_list(app):
     assert made == {"identifier": ORDERS, "name": "Orders", "built_in": False, "scopes": [
         {"value": "read:orders", "description": "Read the orders"},
         {"value": "create:orders", "description": ""}]}
-    ok(app, "apis", "create", "--identifier", "http://localhost:8080/inventory", "--name", "Inventory")
+    inventory = "http://localhost:8080/inventory"
+    unnamed = json.loads(ok(app, "apis", "create", "--identifier", inventory, "--scope", "read:stock",
+                            "--json"))
+    assert unnamed["name"] == inventory  # without --name, the identifier names it
     listed = json.loads(ok(app, "apis", "list", "--json"))
-    assert [a["identifier"] for a in listed] == [MANAGEMENT, ORDERS, "http://localhost:8080/inventory"]
+    assert [a["identifier"] for a in listed] == [MANAGEMENT, ORDERS, inventory]
     assert listed[1] == made
     human = ok(app, "apis", "list")
     assert f"{ORDERS}  Orders  (2 scopes)" in human and "read:orders  Read the orders" in human
