@@ -37,7 +37,8 @@ def new_log_id() -> str:
 
 
 def _clip(value: str | None, limit: int) -> str | None:
-    return value[:limit] if value else None
+    # PostgreSQL refuses NUL in text, and a request can carry one (a path, a header).
+    return value.replace("\x00", "\ufffd")[:limit] if value else None
 
 
 def build(type_: str, description: str | None = None, *, connection: str | None = None,

@@ -134,6 +134,11 @@ def _claims(token: str) -> dict[str, Any]:
     return claims
 
 
+def _user(user_id: str) -> User | None:
+    """Return a user by id; an id no user can have (too long, NUL, which PostgreSQL refuses) is none."""
+    return db.session.get(User, user_id) if len(user_id) <= 255 and "\x00" not in user_id else None
+
+
 def requires(*scopes: str) -> Callable[[F], F]:
     """Let a view run only for a valid token with any of these scopes."""
 
@@ -268,7 +273,7 @@ def list_users() -> Response:
 def get_user(user_id: str) -> Response:
     """One user by id."""
     project = _projection(_single(request.args, {"fields", "include_fields"}))
-    user = db.session.get(User, user_id) if len(user_id) <= 255 else None
+    user = _user(user_id)
     if user is None:
         raise ApiError(404, "The user does not exist.", "inexistent_user")
     return jsonify(project(_shapes()(user)))
@@ -425,7 +430,7 @@ def create_user() -> tuple[Response, int]:
 def update_user(user_id: str) -> Response:
     """Change a user's profile, email, password or metadata (metadata merges key by key)."""
     body = _body({"email", "password", "email_verified", "user_metadata", "app_metadata", *PROFILE})
-    user = db.session.get(User, user_id) if len(user_id) <= 255 else None
+    user = _user(user_id)
     if user is None:
         raise ApiError(404, "The user does not exist.", "inexistent_user")
     changes: dict[str, Any] = {name: _string(body, name, PROFILE[name]) for name in PROFILE if name in body}
@@ -460,7 +465,7 @@ def update_user(user_id: str) -> Response:
 @requires(DELETE_USERS)
 def delete_user(user_id: str) -> tuple[str, int]:
     """Delete a user with their sessions, grants, tokens and links; 204 whether or not they existed."""
-    user = db.session.get(User, user_id) if len(user_id) <= 255 else None
+    user = _user(user_id)
     if user is not None:
         accounts.delete_user(user)
     return "", 204

@@ -79,7 +79,8 @@ def connection_object(connection: Connection, clients: list[str]) -> dict[str, A
 
 
 def _find(connection_id: str) -> Connection:
-    connection = db.session.get(Connection, connection_id) if len(connection_id) <= 64 else None
+    known = len(connection_id) <= 64 and "\x00" not in connection_id  # PostgreSQL refuses NUL in text
+    connection = db.session.get(Connection, connection_id) if known else None
     if connection is None:
         raise _not_found()
     return connection

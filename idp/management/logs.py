@@ -140,8 +140,8 @@ def get_log(log_id: str) -> Response:
 def user_logs(user_id: str) -> Response:
     """A user's log events, newest first unless `sort=date:1`."""
     params = _single(request.args, {"page", "per_page", "sort", "include_totals"})
-    if len(user_id) > 255:
-        raise invalid_query("Query validation error: 'id' is too long")
+    if len(user_id) > 255 or "\x00" in user_id:  # PostgreSQL refuses NUL in text
+        raise invalid_query("Query validation error: 'id' is not a user id")
     return _page(LogEvent.user_id == user_id, params)
 
 
@@ -159,7 +159,8 @@ def _api_event(status: int | None) -> LogEvent:
     client_id = claims.get("client_id") or claims.get("azp")
     client = clients.cached(client_id) if isinstance(client_id, str) and len(client_id) <= 64 else None
     scope = claims.get("scope")
-    details: dict[str, Any] = {"request": {"method": request.method, "path": request.path,
+    path = request.path.replace("\x00", "\ufffd")  # PostgreSQL refuses NUL, even inside JSON
+    details: dict[str, Any] = {"request": {"method": request.method, "path": path,
                                            "auth": {"strategy": "jwt", "credentials": {
                                                "scopes": scope.split() if isinstance(scope, str) else []}}}}
     if status is not None:

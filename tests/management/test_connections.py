@@ -415,3 +415,13 @@ def test_stats_windows_at_the_ends_of_the_calendar(call, migrating):
     assert answer["from"] == "0001-01-01" and len(answer["connections"][0]["daily"]) == 5
     answer = call.ok("GET", "/stats/migration", **{"from": "9999-12-01", "to": "9999-12-30"})
     assert answer["to"] == "9999-12-30" and len(answer["connections"][0]["daily"]) == 30
+
+
+def test_an_id_with_nul_is_a_clean_answer_on_every_route(call, migrating):
+    """PostgreSQL refuses NUL in text: such an id names nothing, and never reaches the database."""
+    for method, path, body in (("GET", "/connections/%00", None), ("PATCH", "/connections/%00", {}),
+                               ("GET", "/users/%00", None), ("PATCH", "/users/%00", {}),
+                               ("DELETE", "/users/a%00b", None), ("GET", "/users/%00/logs", None)):
+        response = call(method, path, body, scope="read:users update:users delete:users read:logs "
+                                                   "read:connections update:connections")
+        assert response.status_code in (204, 400, 404), (method, path, response.status_code, response.text)
