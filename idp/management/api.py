@@ -330,16 +330,22 @@ def _clean(value: Any, where: str, depth: int = 0) -> None:
             _clean(item, where, depth + 1)
 
 
-def _body(allowed: set[str]) -> dict[str, Any]:
-    """The JSON object the request carries, with only known properties, each cleaned."""
-    if request.content_length is None or request.content_length > MAX_BODY:
-        raise invalid_body(f"the body must be JSON of at most {MAX_BODY} bytes, with a Content-Length")
+def json_object(limit: int = MAX_BODY) -> dict[str, Any]:
+    """The JSON object the request carries, of at most `limit` bytes; a 400 for anything else."""
+    if request.content_length is None or request.content_length > limit:
+        raise invalid_body(f"the body must be JSON of at most {limit} bytes, with a Content-Length")
     try:
         body = request.get_json(silent=True) if request.is_json else None
     except RecursionError:  # nested deeper than the JSON parser goes
         body = None
     if not isinstance(body, dict):
         raise invalid_body("the body must be a JSON object (Content-Type: application/json)")
+    return body
+
+
+def _body(allowed: set[str]) -> dict[str, Any]:
+    """The JSON object the request carries, with only known properties, each cleaned."""
+    body = json_object()
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise invalid_body(f"'Additional properties not allowed: {str(unknown[0])[:64]}'")

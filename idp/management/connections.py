@@ -29,6 +29,7 @@ from idp.management.api import (
     bp,
     invalid_body,
     invalid_query,
+    json_object,
     requires,
 )
 from idp.management.shapes import iso_time
@@ -151,14 +152,7 @@ def get_connection(connection_id: str) -> Response:
 
 def _patch_body() -> dict[str, Any]:
     """The JSON object the PATCH carries: `options` only, cleaned as the users' bodies are."""
-    if request.content_length is None or request.content_length > MAX_BODY:
-        raise invalid_body(f"the body must be JSON of at most {MAX_BODY} bytes, with a Content-Length")
-    try:
-        body = request.get_json(silent=True) if request.is_json else None
-    except RecursionError:  # nested deeper than the JSON parser goes
-        body = None
-    if not isinstance(body, dict):
-        raise invalid_body("the body must be a JSON object (Content-Type: application/json)")
+    body = json_object(MAX_BODY)
     for name in sorted(body):
         if name in READ_ONLY:
             raise invalid_body(f"'{name}' cannot be changed")
