@@ -25,6 +25,7 @@ from idp.connections import registry, stores
 from idp.connections.legacy import LegacyUnavailable
 from idp.connections.registry import InvalidConnection
 from idp.db import db
+from idp.errors import IdpError
 from idp.management import search
 from idp.management.shapes import user_object
 from idp.oauth import apis, tokens
@@ -56,7 +57,7 @@ TEXT_SORTS = {"user_id", "email", "name", "given_name", "family_name", "nickname
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ApiError(Exception):
+class ApiError(IdpError):
     """An answer in Auth0's error shape."""
 
     def __init__(self, status: int, message: str, error_code: str | None = None) -> None:
