@@ -123,14 +123,14 @@ def _claims(token: str) -> dict[str, Any]:
     if expires <= time.time():
         raise ApiError(401, "Expired token")
     if claims.get("gty") == tokens.CLIENT_CREDENTIALS:
-        revoked = tokens.ClientToken(claims).is_revoked()
+        active = tokens.ClientToken(claims).is_active()  # revoked, or its client deleted: refused
     else:  # a user's token, issued under a grant: stored, and revoked with it
         try:
-            tokens.active_token(token)
-            revoked = False
+            tokens.active_row(claims)
+            active = True
         except tokens.InvalidToken:
-            revoked = True
-    if revoked:
+            active = False
+    if not active:
         raise ApiError(401, "Invalid token")
     return claims
 

@@ -323,10 +323,7 @@ class Introspection(IntrospectionEndpoint):
         if row is None:
             return None
         if isinstance(row, tokens.ClientToken):
-            exp = row.expires_at
-            active = exp > utcnow() and clients.cached(row.claims["client_id"]) is not None \
-                and not row.is_revoked()
-            return {"row": row, "active": active, "refresh": False, "exp": exp}
+            return {"row": row, "active": row.is_active(), "refresh": False, "exp": row.expires_at}
         is_refresh = row.refresh_digest == digest(token_string)
         expires = row.refresh_expires_at if is_refresh else row.access_expires_at
         active = (

@@ -15,6 +15,7 @@ from sqlalchemy import delete
 from idp.db import db, utcnow
 from idp.errors import IdpError
 from idp.keys.store import KeyNotFound, public_key, signing_key
+from idp.oauth import clients
 from idp.oauth.models import Client, Grant, RevokedToken, Token, digest
 from idp.users.models import User
 
@@ -156,7 +157,11 @@ def id_token(
 
 def active_token(access_token: str) -> Token:
     """Return the stored row of a valid, unexpired, unrevoked access token."""
-    claims = verify(access_token, typ="at+jwt")
+    return active_row(verify(access_token, typ="at+jwt"))
+
+
+def active_row(claims: dict[str, Any]) -> Token:
+    """Return the stored row of an access token whose claims were verified, unless it was revoked."""
     row = db.session.get(Token, str(claims.get("jti")))
     if row is None or row.access_revoked_at is not None or row.is_revoked():
         raise InvalidToken("token revoked")
@@ -187,14 +192,11 @@ class ClientToken:
         """Say whether the token was revoked."""
         return db.session.get(RevokedToken, self.jti) is not None
 
-
-def client_token(token: str) -> ClientToken | None:
-    """Return a client-credentials token we signed (expired or not), or None for any other string."""
-    try:
-        claims = verify(token, typ="at+jwt", verify_exp=False)
-    except InvalidToken:
-        return None
-    return ClientToken(claims) if claims.get("gty") == CLIENT_CREDENTIALS else None
+    def is_active(self) -> bool:
+        """Say whether the token still counts: unexpired, unrevoked, and its client not deleted."""
+        client_id = self.claims.get("client_id")
+        return (self.expires_at > utcnow() and isinstance(client_id, str)
+                and clients.cached(client_id) is not None and not self.is_revoked())
 
 
 def revoke_client_token(token: ClientToken) -> None:

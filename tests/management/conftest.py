@@ -13,6 +13,7 @@ from werkzeug.test import TestResponse
 from idp.connections.models import NATIVE_ID, Connection
 from idp.db import db
 from idp.oauth import tokens
+from idp.oauth.models import Client, digest
 from idp.users.models import User
 
 LEGACY_ID = "con_legacy"
@@ -31,8 +32,12 @@ def management_token(app: Flask, scope: str | None = "read:users", *, audience: 
 
     Real clients get theirs from POST /oauth/token with grant_type=client_credentials and
     audience=<issuer>/api/v2/, carrying the scopes granted to the client (test_api.py walks that way
-    once); signing the claims directly lets the other tests shape every claim.
+    once); signing the claims directly lets the other tests shape every claim. The client it names
+    is registered, as a real caller's is: a deleted client's tokens are refused.
     """
+    if db.session.get(Client, client_id) is None:
+        db.session.add(Client(id=client_id, name=client_id, secret_digest=digest(secrets.token_urlsafe(32))))
+        db.session.commit()
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": app.config["ISSUER"], "sub": client_id, "aud": audience or management_audience(app),

@@ -94,7 +94,9 @@ def test_connections_are_auth0s_database_connections_with_masked_configuration(c
     answer = call("GET", "/connections")
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
     native, legacy = answer.json
-    assert native == {"id": NATIVE_ID, "name": NATIVE_NAME, "strategy": "auth0", "enabled_clients": [],
+    # The caller's own machine client signs in through the native connection, as clients do by default.
+    assert native == {"id": NATIVE_ID, "name": NATIVE_NAME, "strategy": "auth0",
+                      "enabled_clients": ["mgmt-test-client"],
                       "options": {"enabledDatabaseCustomization": False, "import_mode": False},
                       "realms": [NATIVE_NAME], "is_domain_connection": False}
     assert legacy == {
