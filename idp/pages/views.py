@@ -5,7 +5,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.connections import stores
-from idp.connections.legacy import LegacyUnavailable, imports
+from idp.connections.legacy import LegacyUnavailable
 from idp.db import db
 from idp.events import log as events
 from idp.oauth import pending
@@ -135,15 +135,14 @@ def login() -> BaseResponse:
                      email=email)
         return _page("login.html", 503, form=form, waiting=waiting, error=UNAVAILABLE.format("sign you in"))
     if verified is None:
-        if throttle.failed(store.id, email) and (owner := store.find(email)):
+        owner = store.find(email)
+        if throttle.failed(store.id, email) and owner is not None:
             mails.locked(owner)
         # For the admins' logs only (the user sees one answer): a user of ours, or one the legacy store
         # refused (its script cannot tell a wrong password from an unknown email), is `fp`; else `fu`.
-        known = accounts.find_by_email(email, store.id)
-        if known is not None or imports(store.connection):
-            _log_failure(events.WRONG_PASSWORD, WRONG_CREDENTIALS, store, waiting, user=known, email=email)
-        else:
-            _log_failure(events.UNKNOWN_USER, WRONG_CREDENTIALS, store, waiting, email=email)
+        known = owner is not None or store.migrating
+        _log_failure(events.WRONG_PASSWORD if known else events.UNKNOWN_USER, WRONG_CREDENTIALS, store,
+                     waiting, user=owner, email=email)
         return _page("login.html", 400, form=form, waiting=waiting, error=WRONG_CREDENTIALS)
     throttle.clear(store.id, email)  # before the sign-in's transaction: counters write on their own
     if not still_verified(verified):  # a reset changed the password since it was checked
