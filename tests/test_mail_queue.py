@@ -315,7 +315,7 @@ def test_a_reset_asked_for_while_the_legacy_store_is_down_is_mailed_when_it_answ
     switch = tmp_path / "switch"
     switch.write_text("down")
     legacy.connection.configuration = {**legacy.connection.configuration, "switch": str(switch)}
-    connections.set_scripts(legacy.connection, get_user=FLAKY)
+    connections.configure(legacy.connection, get_user=FLAKY)
     db.session.commit()
     answer = ask_legacy_reset(browser, legacy, "max@example.com")
     assert answer.status_code == 200 and "Check your inbox" in answer.text
@@ -340,7 +340,7 @@ def test_a_reset_whose_legacy_profile_is_refused_is_dropped_at_once(
         caplog: pytest.LogCaptureFixture) -> None:
     # A profile for another address than the one asked for: refused, and it would be every time.
     wrong = SCRIPT.replace('"email": row[1]', '"email": "someone.else@example.com"')
-    connections.set_scripts(legacy.connection, get_user=wrong)
+    connections.configure(legacy.connection, get_user=wrong)
     db.session.commit()
     assert ask_legacy_reset(browser, legacy, "max@example.com").status_code == 200
     mail.wait_for_sent(5)

@@ -45,7 +45,7 @@ def count(model: Any, *where: Any) -> int:
 
 def migrating(name: str) -> Connection:
     connection = connections.create(name, migrating=True)
-    connections.set_scripts(connection, login=ASKED, get_user=ASKED)
+    connections.configure(connection, login=ASKED, get_user=ASKED)
     return connection
 
 

@@ -74,7 +74,7 @@ def scripts(name: str, login_file: Path | None, get_user_file: Path | None) -> N
         raise click.UsageError("give --login FILE, --get-user FILE, or both")
     connection = _find(name)
     try:
-        connections.set_scripts(
+        connections.configure(
             connection, login=login_file.read_text() if login_file else None,
             get_user=get_user_file.read_text() if get_user_file else None,
         )

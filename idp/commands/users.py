@@ -142,7 +142,7 @@ def delete(user_id: str, yes: bool) -> None:
     email, label = user.email, f"{user.id} <{user.email}> of {store.connection.name}"
     if not yes:
         click.confirm(f"Delete user {label}, signing them out everywhere?", abort=True)
-    accounts.delete_user(user)
+    accounts.delete_user(user, store.connection.name)
     click.echo(f"deleted user {label}")
     if store.migrating:
         click.echo(f"note: if the legacy store of {store.connection.name} still has {email}, they move "

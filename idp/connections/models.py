@@ -56,7 +56,7 @@ class MigrationEvent(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str | None] = mapped_column(String(32))  # login, password_reset, signup
+    source: Mapped[str | None] = mapped_column(String(32))  # login, password_reset, signup, email_change
     user_id: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(320))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -94,20 +94,6 @@ def create(name: str, *, migrating: bool, template_name: str | None = None,
     return connection
 
 
-def set_scripts(connection: Connection, *, login: str | None = None, get_user: str | None = None) -> None:
-    """Replace a migrating connection's scripts, each checked first."""
-    if not connection.migrating:
-        raise InvalidConnection(f"{connection.name} is not a migrating connection")
-    for function, source in (("login", login), ("get_user", get_user)):
-        if source is not None:
-            check_script(source, function)
-    if login is not None:
-        connection.login_script = login
-    if get_user is not None:
-        connection.get_user_script = get_user
-    db.session.commit()
-
-
 def configure(connection: Connection, *, migrating: bool | None = None, login: str | None = None,
               get_user: str | None = None, configuration: dict[str, str] | None = None) -> None:
     """Change whether a connection migrates, its scripts and its configuration, in one transaction.

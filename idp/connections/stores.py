@@ -50,6 +50,10 @@ class NativeStore:
         """Create a user with an argon2id-hashed password; UserExists if the email is taken."""
         return accounts.create_user(email, password, self.id, **profile)
 
+    def taken(self, email: str) -> bool:
+        """Say whether a user of this store has this email (for a user changing theirs to it)."""
+        return self.find(email) is not None
+
     def recipient(self, email: str) -> Recipient | None:
         """Return who a password-reset mail for this email goes to, or None for nobody."""
         user = self.find(email)
@@ -78,6 +82,12 @@ class MigratingStore(NativeStore):
         if legacy.legacy_profile(self.connection, email, "signup") is not None:
             raise UserExists(email)
         return super().create(email, password, **profile)
+
+    def taken(self, email: str) -> bool:
+        """Say whether a user here, or a legacy user not moved over yet, has this email."""
+        if super().taken(email):
+            return True
+        return legacy.legacy_profile(self.connection, email, "email_change") is not None
 
     def recipient(self, email: str) -> Recipient | None:
         """Return the user, or the legacy user not moved over yet, that a reset mail goes to."""

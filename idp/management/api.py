@@ -427,9 +427,13 @@ def create_user() -> tuple[Response, int]:
     except UserExists:
         raise ApiError(409, "The user already exists.", "auth0_idp_error") from None
     except LegacyUnavailable:
-        raise ApiError(503, "The connection's legacy store is not answering. Try again later.",
-                       "temporarily_unavailable") from None
+        raise _legacy_unavailable() from None
     return jsonify(_shapes()(user)), 201
+
+
+def _legacy_unavailable() -> ApiError:
+    return ApiError(503, "The connection's legacy store is not answering. Try again later.",
+                    "temporarily_unavailable")
 
 
 @bp.patch("/users/<user_id>")
@@ -448,8 +452,12 @@ def update_user(user_id: str) -> Response:
     if "email" in body:
         email = _email(body)
         if normalize(email) != user.email_normalized:
-            owner = accounts.find_by_email(email, user.connection_id)
-            if owner is not None:
+            # A legacy user not moved over yet owns their email too: taking it would merge them later.
+            try:
+                taken = stores.by_id(user.connection_id).taken(email)
+            except LegacyUnavailable:
+                raise _legacy_unavailable() from None
+            if taken:
                 raise ApiError(400, "The specified new email already exists", "invalid_body")
             changes.update(email=email, email_normalized=normalize(email), email_verified=False)
     if "email_verified" in body:
@@ -474,7 +482,7 @@ def delete_user(user_id: str) -> tuple[str, int]:
     """Delete a user with their sessions, grants, tokens and links; 204 whether or not they existed."""
     user = _user(user_id)
     if user is not None:
-        accounts.delete_user(user)
+        accounts.delete_user(user, stores.by_id(user.connection_id).connection.name)
     return "", 204
 
 

@@ -1,20 +1,19 @@
 """Log events under /api/v2/: GET /logs (Auth0's log search), /logs/{id} and /users/{id}/logs; and the
-events the management API itself writes: `sapi` for every successful write (POST, PATCH, PUT, DELETE),
-and `sdu` whenever a user is deleted (here, from the CLI, or anywhere else through the ORM).
+event the management API itself writes: `sapi` for every successful write (POST, PATCH, PUT, DELETE).
 
-Both are added to the session just before the write commits, so that they exist exactly when the write
-does; a `sapi` then gets its response's status. A write that commits nothing still gets its `sapi`.
+It is added to the session just before the write commits, so that it exists exactly when the write
+does, and then gets its response's status. A write that commits nothing still gets its `sapi`.
 """
 
 import re
 from typing import Any
 
-from flask import Response, g, has_app_context, has_request_context, jsonify, request
+from flask import Response, g, has_request_context, jsonify, request
 from sqlalchemy import ColumnElement, event, func, inspect, select
 from sqlalchemy.orm import Session
 
-from idp.connections.models import Connection
 from idp.db import db
+from idp.events import batch
 from idp.events import log as events
 from idp.events.models import LogEvent
 from idp.management import search
@@ -33,7 +32,6 @@ from idp.management.api import (
     requires,
 )
 from idp.oauth import clients
-from idp.users.models import User
 
 READ_LOGS, READ_LOGS_USERS = "read:logs", "read:logs_users"
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
@@ -77,6 +75,7 @@ def _order(params: dict[str, str]) -> list[Any]:
 
 def _page(where: ColumnElement[bool], params: dict[str, str]) -> Response:
     """A page of the events matching `where` (page, per_page, sort, include_totals, fields)."""
+    batch.flush_current()  # what this process queued shows at once; other processes' within a second
     page = _number(params, "page", 0, MAX_PAGE)
     per_page = _number(params, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
     if (page + 1) * per_page > MAX_SEARCH_RESULTS:
@@ -97,6 +96,7 @@ def _checkpoint(params: dict[str, str]) -> Response:
     """`from`/`take`: the `take` events after the log id `from`, oldest first; without `from`, the latest
     `take`, newest first. Every other parameter is ignored, as in Auth0."""
     take = _number(params, "take", DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    batch.flush_current()
     start = params.get("from")
     if start is None:
         query = select(LogEvent).order_by(LogEvent.log_id.desc())
@@ -129,6 +129,7 @@ def list_logs() -> Response:
 def get_log(log_id: str) -> Response:
     """One log event by id."""
     _single(request.args, set())
+    batch.flush_current()
     row = db.session.get(LogEvent, log_id) if LOG_ID.match(log_id) else None
     if row is None:
         raise ApiError(404, "The log event does not exist.", "inexistent_log")
@@ -145,7 +146,7 @@ def user_logs(user_id: str) -> Response:
     return _page(LogEvent.user_id == user_id, params)
 
 
-# Events of management writes and user deletions
+# Events of management writes
 
 
 def _management_write() -> bool:
@@ -196,18 +197,3 @@ def _log_api_answer(response: Response) -> Response:
         db.session.add(g.sapi_event)
     db.session.commit()
     return response
-
-
-@event.listens_for(Session, "before_flush")
-def _log_user_deletions(session: Session, flush_context: Any, instances: Any) -> None:
-    """Add an `sdu` for every user the flush deletes."""
-    deleted = [obj for obj in session.deleted if isinstance(obj, User)]
-    if not deleted or not has_app_context():
-        return
-    with session.no_autoflush:
-        for user in deleted:
-            connection = session.get(Connection, user.connection_id)
-            session.add(events.build(events.SUCCESS_DELETE_USER, "Deleted User",
-                                     connection=connection.name if connection else None,
-                                     connection_id=user.connection_id, user_id=user.id,
-                                     user_name=user.email))

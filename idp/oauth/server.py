@@ -30,6 +30,7 @@ from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
 from idp.connections.models import Connection
 from idp.db import claim_once, db, utcnow
+from idp.events import batch
 from idp.events import log as events
 from idp.oauth import apis, clients, tokens
 from idp.oauth.models import AUTH_METHODS, SECRET_METHODS, AuthorizationCode, Client, Grant, Token, digest
@@ -238,7 +239,13 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         self.scope = " ".join(s for s in granted if not requested or s in requested)
 
     def generate_token(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return tokens.issue_for_client(self.request.client, self.request.payload.data["audience"], self.scope)
+        client, audience = self.request.client, self.request.payload.data["audience"]
+        token = tokens.issue_for_client(client, audience, self.scope)
+        # Written off the request: this path writes nothing else.
+        batch.record_soon(events.SUCCESS_CLIENT_CREDENTIALS, "Client Credentials for Access Token",
+                          client_id=client.id, client_name=client.name, audience=audience,
+                          scope=self.scope or None, database=False)
+        return token
 
 
 class S256CodeChallenge(CodeChallenge):

@@ -106,8 +106,7 @@ def token() -> Response:
     return response
 
 
-# Failed exchanges logged (`feccft`, `fertft`). Successful client_credentials exchanges (`seccft`) are
-# not: those tokens are issued without a database write, and logging them would add one.
+# Failed exchanges logged here (`feccft`, `fertft`); successful ones by their grants.
 FAILED_EXCHANGES = {"client_credentials": events.FAILED_CLIENT_CREDENTIALS,
                     "refresh_token": events.FAILED_REFRESH}
 

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.db import db, utcnow
 from idp.errors import InvalidInput
+from idp.events import log as events
 from idp.users import throttle
 from idp.users.models import User, normalize
 from idp.users.passwords import hash_password, needs_rehash, verify_password
@@ -110,7 +111,10 @@ def list_users(connection_id: str | None = None) -> list[User]:
     return list(db.session.scalars(query))
 
 
-def delete_user(user: User) -> None:
-    """Delete a user; the database's cascades take their sessions, grants, tokens, consents and links."""
+def delete_user(user: User, connection: str) -> None:
+    """Delete a user of a connection (by name), with its `sdu` event; the database's cascades take their
+    sessions, grants, tokens, consents and links."""
+    events.record(events.SUCCESS_DELETE_USER, "Deleted User", connection=connection,
+                  connection_id=user.connection_id, user_id=user.id, user_name=user.email)
     db.session.delete(user)
     db.session.commit()

@@ -103,7 +103,7 @@ def served_tenant(pg: PostgresDatabase, tmp: Path) -> Iterator[Tenant]:
         assert secret is not None
         apis.grant(client.id, apis.management_identifier(), SCOPES)
         connection = connections.create(LEGACY_NAME, migrating=True, configuration={"path": str(legacy)})
-        connections.set_scripts(connection, login=SCRIPT, get_user=SCRIPT)
+        connections.configure(connection, login=SCRIPT, get_user=SCRIPT)
         _bulk_users()
         db.session.commit()
         client_id, legacy_id = client.id, connection.id

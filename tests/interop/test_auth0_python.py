@@ -127,6 +127,10 @@ def test_user_in_the_legacy_store_is_a_409_and_nothing_is_created(sdk: Managemen
     email = new_email()
     created = sdk.users.create(connection=LEGACY_NAME, email=email, password=PASSWORD)
     assert created.identities and created.identities[0].connection == LEGACY_NAME
+    # Nor may a user take a legacy user's email: the two would merge when the legacy one signs in.
+    with pytest.raises(ApiError) as taken:
+        sdk.users.update(created.user_id, email=LEGACY_EMAIL)
+    assert taken.value.status_code == 400 and sdk.users.get(created.user_id).email == email
 
 
 def test_errors_reach_the_sdk_in_auth0s_shape(tenant: Tenant, sdk: ManagementClient) -> None:

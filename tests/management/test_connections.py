@@ -188,7 +188,7 @@ def test_every_endpoint_wants_a_valid_token_with_its_scope(call, migrating):
 
 
 def test_a_disconnected_connection_shows_as_auth0_shows_it(call, migrating):
-    registry.set_scripts(migrating, login=GOOD_LOGIN, get_user=GOOD_GET_USER)
+    registry.configure(migrating, login=GOOD_LOGIN, get_user=GOOD_GET_USER)
     registry.disconnect(migrating)
     options = call.ok("GET", f"/connections/{migrating.id}")["options"]
     assert options["customScripts"] == {"login": NOOP, "get_user": NOOP}
@@ -345,7 +345,7 @@ def test_migration_stats_after_real_migrations(app, call, legacy, monkeypatch):
     assert store.authenticate("nobody@example.com", "whatever") is None  # a failed legacy login
     profile = parse({"user_id": "77", "email": "imported@example.com"})
     legacy_store.import_profile(connection, profile, "an imported password", "import")
-    registry.set_scripts(connection, login="def login(email, password, configuration):\n    raise "
+    registry.configure(connection, login="def login(email, password, configuration):\n    raise "
                          "RuntimeError('down')\n\n\ndef get_user(email, configuration):\n    return None\n")
     with pytest.raises(LegacyUnavailable):
         stores.of(stored(connection.id)).authenticate("zed@example.com", "x")

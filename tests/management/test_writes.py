@@ -4,11 +4,12 @@ from typing import Any
 
 import pytest
 
-from idp.db import db
+from idp.connections.models import Connection
+from idp.db import db, utcnow
 from idp.users.models import Session, User
 from idp.users.passwords import verify_password
 from tests.conftest import PASSWORD
-from tests.management.conftest import LEGACY_NAME, Api, management_token
+from tests.management.conftest import LEGACY_ID, LEGACY_NAME, Api, management_token
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -97,7 +98,13 @@ def test_update_a_user(writer, people):
     assert email["email"] == "countess@example.com" and email["email_verified"] is False
     taken = send(writer, "PATCH", "/users/u-ada", {"email": "grace@navy.mil"})
     assert taken.status_code == 400 and taken.json["errorCode"] == "invalid_body"
-    # The same email in another connection is no conflict.
+    # A migrating connection asks its legacy store whether the email is taken; this one's cannot answer.
+    unanswered = send(writer, "PATCH", "/users/u-ada2", {"email": "grace@navy.mil"})
+    assert unanswered.status_code == 503 and unanswered.json["errorCode"] == "temporarily_unavailable"
+    assert writer.get("/users/u-ada2").json["email"] == "ADA@example.com"
+    # Disconnected, it has only its own users: the same email in another connection is no conflict.
+    db.session.get(Connection, LEGACY_ID).disconnected_at = utcnow()
+    db.session.commit()
     assert send(writer, "PATCH", "/users/u-ada2", {"email": "grace@navy.mil"}).status_code == 200
     missing = send(writer, "PATCH", "/users/u-nobody", {"name": "x"})
     assert missing.status_code == 404 and missing.json["errorCode"] == "inexistent_user"

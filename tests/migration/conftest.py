@@ -73,7 +73,7 @@ def legacy(app: Flask, tmp_path: Path) -> Legacy:
     db.close()
     app.config.update(SCRIPT_TIMEOUT=5)
     connection = connections.create("legacy-db", migrating=True, configuration={"path": str(path)})
-    connections.set_scripts(connection, login=SCRIPT, get_user=SCRIPT)
+    connections.configure(connection, login=SCRIPT, get_user=SCRIPT)
     client, secret = create_client("Legacy App", ["https://legacy-app.example.com/cb"], first_party=True,
                                    connection_id=connection.id)
     return Legacy(path, connection, RegisteredClient(client.id, secret, "https://legacy-app.example.com/cb"))

@@ -45,7 +45,7 @@ def break_script(legacy, body: str) -> None:
     """Replace both scripts with ones whose functions run `body`."""
     source = f"def login(email, password, configuration):\n    {body}\n\n\n" \
              f"def get_user(email, configuration):\n    {body}\n"
-    connections.set_scripts(legacy.connection, login=source, get_user=source)
+    connections.configure(legacy.connection, login=source, get_user=source)
 
 
 def test_first_login_moves_the_user_over_and_later_logins_are_local(browser, legacy):
@@ -110,7 +110,7 @@ def test_circuit_breaker_fails_fast_and_closes_when_the_store_is_back(browser, a
     fast = login(browser, legacy.rp, "max@example.com", LEGACY_PASSWORD)
     assert fast.status_code == 503 and len(events("script_error")) == 4  # the script was not called
     assert time.perf_counter() - started < 1
-    connections.set_scripts(legacy.connection, login=SCRIPT, get_user=SCRIPT)  # the store is back
+    connections.configure(legacy.connection, login=SCRIPT, get_user=SCRIPT)  # the store is back
     time.sleep(1.1)
     assert browser.sign_in(legacy.rp, "max@example.com", LEGACY_PASSWORD)["code"]
     assert users() == 1

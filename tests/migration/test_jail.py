@@ -373,7 +373,7 @@ def login(email, password, configuration):
 def test_under_idp_serve_a_script_can_neither_read_nor_kill_the_master(app, database_url: str,
                                                                        tmp_path: Path) -> None:
     connection = connections.create("attacker", migrating=True)
-    connections.set_scripts(connection, login=ATTACK)
+    connections.configure(connection, login=ATTACK)
     client, _ = create_client("Attacked app", ["https://attacked.example/cb"], first_party=True,
                               connection_id=connection.id)
     client_id = client.id

@@ -48,7 +48,7 @@ def get_user(email, configuration):
 @pytest.fixture
 def twins(legacy):
     """The legacy connection, now with the two users who share an id."""
-    connections.set_scripts(legacy.connection, login=TWINS, get_user=TWINS)
+    connections.configure(legacy.connection, login=TWINS, get_user=TWINS)
     return legacy
 
 

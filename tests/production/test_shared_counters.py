@@ -111,7 +111,7 @@ def login(email, password, configuration):
 def test_the_circuit_breaker_opens_once_for_all_workers(app, database_url: str, tmp_path: Path) -> None:
     """Five failing calls open it for every worker: later first logins fail fast, calling nothing."""
     connection = connections.create("legacy", migrating=True)
-    connections.set_scripts(connection, login=FAILING_LOGIN)
+    connections.configure(connection, login=FAILING_LOGIN)
     client, _ = create_client("Legacy app", ["https://legacy.example/cb"], first_party=True,
                               connection_id=connection.id)
     client_id = client.id  # read here: the threads have no app context to load it in

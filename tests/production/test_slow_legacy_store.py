@@ -45,7 +45,7 @@ def timed(call: Callable[[], int]) -> tuple[int, float]:
 
 def test_a_hanging_legacy_store_holds_up_nothing_else(app, user, rp, database_url: str, tmp_path: Path):
     connection = connections.create("hanging", migrating=True)
-    connections.set_scripts(connection, login=HANGING_LOGIN)
+    connections.configure(connection, login=HANGING_LOGIN)
     legacy_client, _ = create_client("Legacy app", [LEGACY_CALLBACK], first_party=True,
                                      connection_id=connection.id)
     # Read here: the threads have no app context to load them in.
