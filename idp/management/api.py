@@ -26,6 +26,7 @@ from idp.connections.legacy import LegacyUnavailable
 from idp.connections.registry import InvalidConnection
 from idp.db import db
 from idp.errors import IdpError
+from idp.events import log as events
 from idp.management import search
 from idp.management.shapes import user_object
 from idp.oauth import apis, tokens
@@ -140,19 +141,22 @@ def _user(user_id: str) -> User | None:
     return db.session.get(User, user_id) if len(user_id) <= 255 and "\x00" not in user_id else None
 
 
+def _scopes() -> set[str]:
+    """The scopes of the request's (verified) token."""
+    granted = g.management_claims.get("scope")
+    return set(granted.split()) if isinstance(granted, str) else set()
+
+
 def requires(*scopes: str) -> Callable[[F], F]:
     """Let a view run only for a valid token with any of these scopes."""
 
     def decorate(view: F) -> F:
         @wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            claims = _claims(_bearer())
-            granted = claims.get("scope")
-            granted_scopes = set(granted.split()) if isinstance(granted, str) else set()
-            if not granted_scopes & set(scopes):
+            g.management_claims = _claims(_bearer())
+            if not _scopes() & set(scopes):
                 raise ApiError(403, f"Insufficient scope, expected any of: {','.join(scopes)}",
                                "insufficient_scope")
-            g.management_claims = claims
             return view(*args, **kwargs)
 
         return cast(F, guarded)
@@ -298,6 +302,8 @@ def users_by_email() -> Response:
 # Writing users
 
 CREATE_USERS, UPDATE_USERS, DELETE_USERS = "create:users", "update:users", "delete:users"
+UPDATE_METADATA = "update:users_app_metadata"  # Auth0's: a PATCH of the two metadata objects only
+METADATA = {"user_metadata", "app_metadata"}
 PROFILE = {"name": 255, "given_name": 255, "family_name": 255, "nickname": 255, "picture": 2048}
 MAX_METADATA = 65_536  # characters of JSON, each of app_metadata and user_metadata
 METADATA_DEPTH = 10
@@ -380,7 +386,10 @@ def _boolean(body: dict[str, Any], name: str) -> bool:
 
 
 def _metadata(value: Any, name: str, current: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Metadata as Auth0 takes it: an object whose keys are merged into `current` (null removes one)."""
+    """Metadata as Auth0 takes it: an object whose keys are merged into `current` (null removes one);
+    null for the whole object empties it."""
+    if value is None:
+        return {}
     if not isinstance(value, dict):
         raise invalid_body(f"'{name}' must be an object")
     merged = dict(current or {})
@@ -409,8 +418,11 @@ def _password(body: dict[str, Any], email: str) -> str:
 @requires(CREATE_USERS)
 def create_user() -> tuple[Response, int]:
     """Create a user in a database connection, as a sign-up would (a migrating one asks its legacy store)."""
-    body = _body({"connection", "email", "password", "email_verified", "user_metadata", "app_metadata",
-                  *PROFILE})
+    # `verify_email` is accepted and ignored: idp mails a verification link only to users who sign up.
+    body = _body({"connection", "email", "password", "email_verified", "verify_email", "user_metadata",
+                  "app_metadata", *PROFILE})
+    if "verify_email" in body:
+        _boolean(body, "verify_email")
     connection = _string(body, "connection", 128, nullable=False) or ""
     email = _email(body)
     password = _password(body, email)
@@ -428,6 +440,9 @@ def create_user() -> tuple[Response, int]:
         raise ApiError(409, "The user already exists.", "auth0_idp_error") from None
     except LegacyUnavailable:
         raise _legacy_unavailable() from None
+    events.record(events.SUCCESS_SIGNUP, "Successful signup", connection=store.connection.name,
+                  connection_id=store.id, user_id=user.id, user_name=user.email, details={"via": "api"})
+    db.session.commit()
     return jsonify(_shapes()(user)), 201
 
 
@@ -437,13 +452,20 @@ def _legacy_unavailable() -> ApiError:
 
 
 @bp.patch("/users/<user_id>")
-@requires(UPDATE_USERS)
+@requires(UPDATE_USERS, UPDATE_METADATA)
 def update_user(user_id: str) -> Response:
     """Change a user's profile, email, password or metadata (metadata merges key by key)."""
-    body = _body({"email", "password", "email_verified", "user_metadata", "app_metadata", *PROFILE})
+    body = _body({"connection", "email", "password", "email_verified", "user_metadata", "app_metadata",
+                  *PROFILE})
+    if not set(body) <= METADATA and UPDATE_USERS not in _scopes():
+        raise ApiError(403, f"Insufficient scope, expected any of: {UPDATE_USERS}", "insufficient_scope")
     user = _user(user_id)
     if user is None:
         raise ApiError(404, "The user does not exist.", "inexistent_user")
+    store = stores.by_id(user.connection_id)
+    if "connection" in body and _string(body, "connection", 128, nullable=False) != store.connection.name:
+        # Auth0's password change names the user's connection; a user never moves to another one.
+        raise invalid_body("'connection' must be the user's own connection")
     changes: dict[str, Any] = {name: _string(body, name, PROFILE[name]) for name in PROFILE if name in body}
     for name in ("user_metadata", "app_metadata"):
         if name in body:
@@ -454,7 +476,7 @@ def update_user(user_id: str) -> Response:
         if normalize(email) != user.email_normalized:
             # A legacy user not moved over yet owns their email too: taking it would merge them later.
             try:
-                taken = stores.by_id(user.connection_id).taken(email)
+                taken = store.taken(email)
             except LegacyUnavailable:
                 raise _legacy_unavailable() from None
             if taken:
@@ -467,7 +489,10 @@ def update_user(user_id: str) -> Response:
         setattr(user, name, value)
     try:
         if password is not None:
-            accounts.set_password(user, password)  # commits; every session and refresh token ends
+            events.record(events.SUCCESS_CHANGE_PASSWORD, "Password changed",
+                          connection=store.connection.name, connection_id=store.id, user_id=user.id,
+                          user_name=user.email, details={"via": "api"})
+            accounts.set_password(user, password)  # commits, the event with it; sessions and tokens end
         else:
             db.session.commit()
     except IntegrityError:  # the same email taken at the same moment

@@ -186,10 +186,16 @@ def _log_api_write(session: Session) -> None:
 @bp.after_request
 def _log_api_answer(response: Response) -> Response:
     """Give the write's `sapi` its status; a successful write that committed nothing gets its own."""
-    if not _management_write() or response.status_code >= 400:
+    if not _management_write():
         return response
     logged = g.get("sapi_event")
     state = inspect(logged) if logged is not None else None
+    if response.status_code >= 400:
+        if state is not None and state.persistent:
+            # Committed with a failure recorded on the way (a legacy store's): the write did not happen.
+            db.session.delete(logged)
+            db.session.commit()
+        return response
     if state is not None and state.persistent:
         logged.details = {**logged.details, "response": {"statusCode": response.status_code}}
     elif state is None or not state.pending:  # nothing committed (or it was rolled back)

@@ -88,9 +88,11 @@ def _access_token(sub: str, client_id: str, audiences: list[str], scope: str,
 def issue_for_client(client: Client, audience: str, scope: str = "") -> dict[str, Any]:
     """Mint a client-credentials access token: the JWT alone, stored nowhere (revoked by jti if asked).
 
-    As Auth0's: `scope` (the granted scopes, when any), `gty: client-credentials` and `azp` (the client).
+    As Auth0's: `sub` "<client id>@clients", `scope` (the granted scopes, when any), `gty:
+    client-credentials` and `azp` (the client).
     """
-    return _access_token(client.id, client.id, [audience], scope, gty=CLIENT_CREDENTIALS, azp=client.id)[1]
+    return _access_token(f"{client.id}@clients", client.id, [audience], scope, gty=CLIENT_CREDENTIALS,
+                         azp=client.id)[1]
 
 
 def issue(grant: Grant, scope: str, include_refresh_token: bool) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from idp.connections.models import Connection
 from idp.db import db, utcnow
+from idp.events.models import LogEvent
 from idp.users.models import Session, User
 from idp.users.passwords import verify_password
 from tests.conftest import PASSWORD
@@ -129,10 +131,53 @@ def test_delete_a_user(writer, people):
 
 def test_each_write_needs_its_scope(app, writer, people):
     reader = management_token(app, scope="read:users")
-    expected = {"POST": "create:users", "PATCH": "update:users", "DELETE": "delete:users"}
+    expected = {"POST": "create:users", "PATCH": "update:users,update:users_app_metadata",
+                "DELETE": "delete:users"}
     for method, path in (("POST", "/users"), ("PATCH", "/users/u-ada"), ("DELETE", "/users/u-ada")):
         response = send(writer, method, path, {"name": "x"}, token=reader)
         assert response.status_code == 403 and response.json["errorCode"] == "insufficient_scope"
         assert response.json["message"] == f"Insufficient scope, expected any of: {expected[method]}"
         assert send(writer, method, path, {"name": "x"}, token="nope").status_code == 401
     assert writer.get("/users/u-ada").status_code == 200
+
+
+def test_bodies_auth0s_documentation_sends(writer, people, app):
+    # The password change as Auth0 documents it names the user's connection; another one is refused.
+    body = {"password": "a brand new passphrase 42", "connection": "Username-Password-Authentication"}
+    assert send(writer, "PATCH", "/users/u-carol", body).status_code == 200
+    other = send(writer, "PATCH", "/users/u-carol", {**body, "connection": LEGACY_NAME})
+    assert other.status_code == 400 and "own connection" in other.json["message"]
+    created = send(writer, "POST", "/users", {"connection": NATIVE, "email": "v@example.com",
+                                              "password": PASSWORD, "verify_email": False})
+    assert created.status_code == 201
+    assert send(writer, "POST", "/users", {"connection": NATIVE, "email": "w@example.com",
+                                           "password": PASSWORD, "verify_email": "no"}).status_code == 400
+    # null for a whole metadata object empties it.
+    emptied = send(writer, "PATCH", "/users/u-ada", {"user_metadata": None})
+    assert emptied.status_code == 200 and emptied.json["user_metadata"] == {}
+    assert emptied.json["app_metadata"]["plan"] == "gold"
+
+
+def test_a_metadata_scope_changes_metadata_only(app, writer, people):
+    token = management_token(app, scope="update:users_app_metadata")
+    changed = send(writer, "PATCH", "/users/u-ada", {"app_metadata": {"plan": "free"}, "user_metadata": {}},
+                   token=token)
+    assert changed.status_code == 200 and changed.json["app_metadata"]["plan"] == "free"
+    refused = send(writer, "PATCH", "/users/u-ada", {"name": "Someone Else"}, token=token)
+    assert refused.status_code == 403 and refused.json["errorCode"] == "insufficient_scope"
+    assert writer.get("/users/u-ada").json["name"] == "Ada Lovelace"
+
+
+def test_writes_log_what_they_did_and_failed_writes_log_no_success(writer, people):
+    created = send(writer, "POST", "/users", {"connection": NATIVE, "email": "logged@example.com",
+                                              "password": PASSWORD})
+    user_id = created.json["user_id"]
+    send(writer, "PATCH", f"/users/{user_id}", {"password": "a brand new passphrase 42"})
+    kinds = {(e.type, e.user_id, (e.details or {}).get("via")) for e in db.session.scalars(select(LogEvent))}
+    assert {("ss", user_id, "api"), ("scp", user_id, "api")} <= kinds
+    # A write that fails after a legacy store's failure was recorded (and committed) logs no `sapi`.
+    before = db.session.scalar(select(func.count()).where(LogEvent.type == "sapi"))
+    failed = send(writer, "POST", "/users", {"connection": LEGACY_NAME, "email": "x@legacy.example",
+                                             "password": PASSWORD})
+    assert failed.status_code == 503
+    assert db.session.scalar(select(func.count()).where(LogEvent.type == "sapi")) == before

@@ -88,7 +88,8 @@ def test_a_granted_client_gets_exactly_its_scopes_without_a_write(app, browser, 
     assert stored() == before
     assert claims["scope"] == "read:orders create:orders" and response.json["scope"] == claims["scope"]
     assert claims["gty"] == "client-credentials" and claims["azp"] == machine.id
-    assert claims["sub"] == claims["client_id"] == machine.id and claims["aud"] == ORDERS
+    assert claims["sub"] == f"{machine.id}@clients" and claims["client_id"] == machine.id
+    assert claims["aud"] == ORDERS
     seen = browser.client.post("/oauth/introspect", data={"token": response.json["access_token"]},
                                **auth(machine)).json
     assert seen["active"] is True and seen["scope"] == "read:orders create:orders"

@@ -669,7 +669,7 @@ def test_client_credentials_for_the_allowed_audience_gives_an_rfc9068_token(brow
     assert jwt.get_unverified_header(body["access_token"])["typ"] == "at+jwt"
     claims = tokens.verify(body["access_token"], typ="at+jwt", audience=API)
     assert claims["aud"] == API
-    assert claims["sub"] == rp.id and claims["client_id"] == rp.id
+    assert claims["sub"] == f"{rp.id}@clients" and claims["client_id"] == rp.id
     assert claims["iss"] == "http://localhost" and claims["jti"] and claims["exp"] > claims["iat"]
 
 

@@ -40,7 +40,8 @@ def test_a_machine_token_is_issued_without_a_write_and_says_what_it_is(browser, 
     before = stored()
     claims = tokens.verify(machine_token(browser, rp), typ="at+jwt", audience=API)
     assert stored() == before
-    assert claims["gty"] == "client-credentials" and claims["sub"] == claims["client_id"] == rp.id
+    assert claims["gty"] == "client-credentials" and claims["client_id"] == rp.id
+    assert claims["sub"] == f"{rp.id}@clients"
 
 
 def test_a_machine_token_introspects_for_its_own_client_only(browser, rp, app):
