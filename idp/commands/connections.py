@@ -1,6 +1,7 @@
-"""`idp connections …` and `idp migration status`."""
+"""`idp connections …`, `idp migration status` and `idp migration finish`."""
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,9 @@ from flask import Blueprint
 from sqlalchemy import func, select
 
 from idp import redact
+from idp.connections import imports, runtime
 from idp.connections import registry as connections
-from idp.connections import runtime
+from idp.connections.legacy import LegacyUnavailable
 from idp.connections.models import NATIVE_ID, Connection
 from idp.connections.registry import InvalidConnection
 from idp.connections.status import status
@@ -23,7 +25,7 @@ from idp.users.models import User
 bp = Blueprint("connections_cli", __name__, cli_group="connections")
 bp.cli.help = "Database connections: the native one and migrating ones; create, show, test, delete."
 status_bp = Blueprint("migration_cli", __name__, cli_group="migration")
-status_bp.cli.help = "Progress of migrating connections."
+status_bp.cli.help = "Progress of migrating connections, and finishing them."
 
 
 def _find(name: str) -> Connection:
@@ -68,16 +70,33 @@ def create(name: str, migrate: bool, template: str | None, config: tuple[str, ..
               help="A file defining login(email, password, configuration).")
 @click.option("--get-user", "get_user_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A file defining get_user(email, configuration).")
-def scripts(name: str, login_file: Path | None, get_user_file: Path | None) -> None:
+@click.option("--count-users", "count_users_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A file defining count_users(configuration) (optional; '' removes it).")
+@click.option("--export-users", "export_users_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A file defining export_users(cursor, configuration) (optional; '' removes it).")
+def scripts(name: str, login_file: Path | None, get_user_file: Path | None, count_users_file: Path | None,
+            export_users_file: Path | None) -> None:
     """Set a migrating connection's scripts from files (each checked before it is stored)."""
-    if login_file is None and get_user_file is None:
-        raise click.UsageError("give --login FILE, --get-user FILE, or both")
+    files = {"login": login_file, "get_user": get_user_file, "count_users": count_users_file,
+             "export_users": export_users_file}
+    if all(file is None for file in files.values()):
+        raise click.UsageError("give at least one of --login, --get-user, --count-users, --export-users")
+    sources: dict[str, str] = {}
+    for function, file in files.items():
+        if file is None:
+            continue
+        if function in connections.OPTIONAL and str(file) in ("", "."):
+            sources[function] = ""
+            continue
+        try:
+            sources[function] = file.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise click.BadParameter(f"{file}: {e}", param_hint=f"--{function.replace('_', '-')}") from None
     connection = _find(name)
     try:
         connections.configure(
-            connection, login=login_file.read_text() if login_file else None,
-            get_user=get_user_file.read_text() if get_user_file else None,
-        )
+            connection, login=sources.get("login"), get_user=sources.get("get_user"),
+            count_users=sources.get("count_users"), export_users=sources.get("export_users"))
     except InvalidConnection as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"scripts of {connection.name} updated")
@@ -93,10 +112,9 @@ def _describe(connection: Connection) -> dict[str, Any]:
         "name": connection.name, "id": connection.id, "migrating": connection.migrating,
         "disconnected_at": connection.disconnected_at.isoformat() if connection.disconnected_at else None,
         "configuration": connection.masked_configuration(),
-        "scripts": {
-            "login": _lines(connection.login_script) if connection.migrating else None,
-            "get_user": _lines(connection.get_user_script) if connection.migrating else None,
-        },
+        "scripts": {function: _lines(getattr(connection, f"{function}_script"))
+                    for function in connections.FUNCTIONS
+                    if connection.migrating and getattr(connection, f"{function}_script")},
         "clients": list(clients),
     }
 
@@ -236,6 +254,31 @@ def migration_status(name: str | None, as_json: bool) -> None:
         click.echo(f"{report['connection']}: {report['migrated']} migrated ({ways}); "
                    f"last {report['last_migrated_at'] or 'never'}"
                    + (f"; disconnected {report['disconnected_at']}" if report["disconnected_at"] else ""))
+        if report.get("legacy_total") is not None:
+            click.echo(f"  {report['remaining']:,} of {report['legacy_total']:,} legacy users left")
+        elif "count_error" in report:
+            click.echo(f"  the legacy store could not count its users: {report['count_error']}")
         for failure in report["recent_failures"]:
             click.echo(f"  {failure['at']}  {failure['type']}  {failure['email'] or ''}  {failure['detail']}")
 
+
+@status_bp.cli.command("finish")
+@click.argument("name")
+def finish(name: str) -> None:
+    """Import every legacy user not moved over yet, with their password hashes (resumes if interrupted)."""
+    connection = _find(name)
+    try:
+        total = imports.legacy_total(connection)
+        remaining = None if total is None else max(0, total - imports.moved(connection))
+        with click.progressbar(length=remaining or 0, label="importing", file=sys.stderr,
+                               show_pos=True) as bar:
+            # click draws the bar on a terminal only; elsewhere it prints nothing.
+            summary = imports.finish(connection, progress=bar.update if remaining else lambda n: None)
+    except LegacyUnavailable as e:
+        raise click.ClickException(f"{e} (what was imported so far stays; run it again to go on)") from None
+    click.echo(f"{connection.name}: {summary.inserted:,} imported, {summary.skipped:,} already in idp, "
+               f"{summary.failed:,} refused, {summary.total:,} in all")
+    for error in summary.errors:
+        click.echo(f"  refused {error}")
+    if summary.failed > len(summary.errors):
+        click.echo(f"  … and {summary.failed - len(summary.errors):,} more (`idp migration status {name}`)")

@@ -100,6 +100,28 @@ def _call(connection: Connection, function: str, args: list[Any], *, email: str,
     return outcome.value
 
 
+def run(connection: Connection, function: str, *args: Any) -> Any:
+    """Run count_users or export_users (its arguments before the configuration) and return its value.
+
+    A failure is logged and recorded, and raises LegacyUnavailable; so does a script that is not set.
+    """
+    script = getattr(connection, f"{function}_script")
+    if not imports(connection) or not script:
+        raise LegacyUnavailable(f"{connection.name} has no {function} script")
+    configuration = connection.configuration
+    secrets = redact.secrets_in(configuration)
+    try:
+        return runtime.call(connection.id, script, function, [*args, configuration]).value
+    except (runtime.Busy, ScriptError, WrongCredentials) as error:
+        detail = redact.scrub(f"{function}: {type(error).__name__}: {error}", secrets)
+        if isinstance(error, ScriptError) and error.output:
+            detail += "\noutput:\n" + redact.scrub(error.output, secrets)
+        logger.error("connection %s: %s", connection.name, detail)
+        record(connection, SCRIPT_ERROR, source="import", detail=detail)
+        db.session.commit()
+        raise LegacyUnavailable(detail) from None
+
+
 def _refuse(connection: Connection, email: str, source: str, reason: str) -> ProfileRefused:
     """Log and record a refused profile; return the error to raise (nothing is created)."""
     logger.error("connection %s: rejected a profile: %s", connection.name, reason)

@@ -16,7 +16,7 @@ NATIVE_NAME = "Username-Password-Authentication"
 
 
 class Connection(Model):
-    """A user store. A migrating one imports users from a legacy store through two scripts."""
+    """A user store. A migrating one imports users from a legacy store through its scripts."""
 
     __tablename__ = "connections"
 
@@ -26,6 +26,10 @@ class Connection(Model):
     migrating: Mapped[bool] = mapped_column(default=False)
     login_script: Mapped[str | None] = mapped_column(Text)
     get_user_script: Mapped[str | None] = mapped_column(Text)
+    # Optional: how many users the legacy store has, and its users a page at a time (with their hashes).
+    count_users_script: Mapped[str | None] = mapped_column(Text)
+    export_users_script: Mapped[str | None] = mapped_column(Text)
+    export_cursor: Mapped[str | None] = mapped_column(Text)  # JSON: where an unfinished export resumes
     # Named values (DSNs, passwords) for the scripts, encrypted with the key-encryption key.
     configuration_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -15,7 +15,9 @@ from idp.db import db, utcnow
 from idp.errors import InvalidInput
 from idp.users.models import User
 
-FUNCTIONS = {"login": ("email", "password", "configuration"), "get_user": ("email", "configuration")}
+FUNCTIONS = {"login": ("email", "password", "configuration"), "get_user": ("email", "configuration"),
+             "count_users": ("configuration",), "export_users": ("cursor", "configuration")}
+OPTIONAL = ("count_users", "export_users")  # a migrating connection may go without these ("" removes one)
 MAX_SCRIPT = 100_000  # characters, as Auth0 allows
 
 
@@ -52,13 +54,22 @@ def check_script(source: str, function: str) -> None:
         raise InvalidConnection(f"the {function} script does not compile: line {e.lineno}: {e.msg}") from None
     except (RecursionError, MemoryError):  # nested deeper than Python's parser or compiler goes
         raise InvalidConnection(f"the {function} script is nested too deeply to compile") from None
-    found = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    found = _definitions(tree, function)
     if not found:
         raise InvalidConnection(f"the {function} script defines no function `{function}`")
     arguments = [a.arg for a in found[-1].args.args]
     if len(arguments) != len(FUNCTIONS[function]):
         expected = ", ".join(FUNCTIONS[function])
         raise InvalidConnection(f"line {found[-1].lineno}: `{function}` must take ({expected})")
+
+
+def _definitions(tree: ast.Module, function: str) -> list[ast.FunctionDef]:
+    return [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+
+
+def _defines(source: str, function: str) -> bool:
+    """Say whether a template defines a function (templates for stores that cannot count have none)."""
+    return bool(_definitions(ast.parse(source), function))
 
 
 def find(name: str) -> Connection:
@@ -87,7 +98,8 @@ def create(name: str, *, migrating: bool, template_name: str | None = None,
     connection = Connection(id="con_" + secrets.token_hex(8), name=name, migrating=migrating)
     if migrating:
         source = template(template_name or "noop")
-        connection.login_script = connection.get_user_script = source
+        for function in FUNCTIONS:
+            setattr(connection, f"{function}_script", source if _defines(source, function) else None)
         connection.configuration = configuration or {}
     db.session.add(connection)
     db.session.commit()
@@ -95,43 +107,46 @@ def create(name: str, *, migrating: bool, template_name: str | None = None,
 
 
 def configure(connection: Connection, *, migrating: bool | None = None, login: str | None = None,
-              get_user: str | None = None, configuration: dict[str, str] | None = None) -> None:
+              get_user: str | None = None, count_users: str | None = None, export_users: str | None = None,
+              configuration: dict[str, str] | None = None) -> None:
     """Change whether a connection migrates, its scripts and its configuration, in one transaction.
 
     Everything is checked before anything changes, and a failure leaves the connection as it was.
     A connection starting to migrate gets the no-op scripts and an empty configuration (unless given);
     one that stops loses them. Only a connection without users may start or stop migrating, and never
     the native one. A disconnected connection keeps its no-op scripts (its configuration may change).
+    An optional script (OPTIONAL) given as "" is removed.
     """
+    scripts = {"login": login, "get_user": get_user, "count_users": count_users, "export_users": export_users}
+    given = {function: source for function, source in scripts.items() if source is not None}
     becomes = connection.migrating if migrating is None else migrating
-    changes = login is not None or get_user is not None or configuration is not None
+    changes = bool(given) or configuration is not None
     if connection.id == NATIVE_ID and (becomes or changes):
         raise InvalidConnection(f"{connection.name} is the native connection and cannot get scripts")
     users = select(User.id).where(User.connection_id == connection.id).limit(1)
     if becomes != connection.migrating and db.session.scalar(users) is not None:
         raise HasUsers(f"{connection.name} has users: whether it migrates cannot change")
-    scripts = {"login": login, "get_user": get_user}
     if not becomes and changes:
         raise InvalidConnection("scripts and configuration belong to migrating connections")
-    current = {"login": connection.login_script, "get_user": connection.get_user_script}
-    for function, source in scripts.items():
-        if source is None:
-            continue
-        if connection.disconnected_at is not None and source != current[function]:
+    for function, source in given.items():
+        current = getattr(connection, f"{function}_script")
+        if connection.disconnected_at is not None and (source or None) != current:
             raise InvalidConnection(f"{connection.name} is disconnected: its scripts stay the no-op ones")
-        check_script(source, function)
+        if source or function not in OPTIONAL:
+            check_script(source, function)
     try:
         if becomes != connection.migrating:
             connection.migrating, connection.disconnected_at = becomes, None
             noop = template("noop") if becomes else None
             connection.login_script = connection.get_user_script = noop
+            connection.count_users_script = connection.export_users_script = connection.export_cursor = None
             connection.configuration_encrypted = None
             if becomes:
                 connection.configuration = {}
-        if login is not None:
-            connection.login_script = login
-        if get_user is not None:
-            connection.get_user_script = get_user
+        for function, source in given.items():
+            setattr(connection, f"{function}_script", source or None)
+        if "export_users" in given:
+            connection.export_cursor = None  # another script's cursor means nothing to this one
         if configuration is not None:
             connection.configuration = configuration
         db.session.commit()
@@ -145,6 +160,7 @@ def disconnect(connection: Connection) -> None:
     if not connection.migrating:
         raise InvalidConnection(f"{connection.name} is not a migrating connection")
     connection.login_script = connection.get_user_script = template("noop")
+    connection.count_users_script = connection.export_users_script = connection.export_cursor = None
     connection.disconnected_at = utcnow()
     db.session.commit()
 

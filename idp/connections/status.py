@@ -6,7 +6,15 @@ from typing import Any
 
 from sqlalchemy import Date, cast, func, select
 
-from idp.connections.legacy import LOGIN_FAILED, MIGRATED, PROFILE_REJECTED, SCRIPT_ERROR
+from idp.connections.imports import legacy_total, moved
+from idp.connections.legacy import (
+    LOGIN_FAILED,
+    MIGRATED,
+    PROFILE_REJECTED,
+    SCRIPT_ERROR,
+    LegacyUnavailable,
+    imports,
+)
 from idp.connections.models import Connection, MigrationEvent
 from idp.db import db
 
@@ -31,7 +39,7 @@ def status(connection: Connection) -> dict[str, Any]:
                                      MigrationEvent.type.in_((SCRIPT_ERROR, PROFILE_REJECTED)))
         .order_by(MigrationEvent.at.desc(), MigrationEvent.id.desc()).limit(RECENT)
     )
-    return {
+    report = {
         "connection": connection.name,
         "migrated": sum(by_source.values()),
         "by_source": dict(sorted(by_source.items())),
@@ -39,6 +47,19 @@ def status(connection: Connection) -> dict[str, Any]:
         "disconnected_at": connection.disconnected_at.isoformat() if connection.disconnected_at else None,
         "recent_failures": [event.as_dict() for event in failures],
     }
+    return report | _left(connection)
+
+
+def _left(connection: Connection) -> dict[str, Any]:
+    """How many users the legacy store has and how many of them are not in idp yet, if it can count."""
+    if not connection.count_users_script or not imports(connection):
+        return {}
+    try:
+        total = legacy_total(connection)
+    except LegacyUnavailable as error:
+        return {"legacy_total": None, "remaining": None, "count_error": str(error)[:500]}
+    assert total is not None
+    return {"legacy_total": total, "remaining": max(0, total - moved(connection))}
 
 
 def _day(column: Any) -> Any:

@@ -24,6 +24,7 @@ SUCCESS_CHANGE_PASSWORD, FAILED_CHANGE_PASSWORD, CHANGE_PASSWORD_REQUEST = "scp"
 SUCCESS_CLIENT_CREDENTIALS, FAILED_CLIENT_CREDENTIALS = "seccft", "feccft"
 SUCCESS_REFRESH, FAILED_REFRESH = "sertft", "fertft"
 SUCCESS_API, SUCCESS_DELETE_USER = "sapi", "sdu"
+SUCCESS_IMPORT, FAILED_IMPORT = "sui", "fui"
 MIGRATION = "migration"  # a legacy user moved over (Auth0 has no such type: a lazy migration is an `s`)
 
 PRUNE_INTERVAL = 3600.0  # seconds between two prunings in one process

@@ -75,8 +75,10 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import re
 import struct
+from collections.abc import Callable
 from typing import Literal
 
 __all__ = [
@@ -98,6 +100,7 @@ _PHPASS_MAX_BYTES = 4096
 
 DigestAlgorithm = Literal["md5", "sha1", "sha256", "sha384", "sha512"]
 Encoding = Literal["hex", "base64"]
+AUTH0_CUSTOM = "auth0-custom:"  # before the JSON of an imported Auth0 custom_password_hash
 
 _DIGESTS: frozenset[str] = frozenset({"md5", "sha1", "sha256", "sha384", "sha512"})
 
@@ -154,24 +157,40 @@ def verify(password: str, stored: str | bytes | None) -> bool:
     text = _text(stored)
     if text is None:
         return False
-    if text.startswith("$wp$"):
-        return _verify_wordpress(password, text)
-    if text.startswith(("$2a$", "$2b$", "$2y$")):
-        return verify_bcrypt(password, text)
-    if text.startswith(("$P$", "$H$")):
-        return _verify_phpass(password, text)
-    if text.startswith(("$6$", "$5$")):
-        return _verify_sha_crypt(password, text)
-    if text.startswith("$argon2"):
-        return _verify_argon2(password, text)
-    if text.startswith(("pbkdf2_sha256$", "pbkdf2_sha1$")):
-        return _verify_django_pbkdf2(password, text)
+    verifier = _verifier(text)
+    if verifier is None:
+        raise UnsupportedHash(_describe(text))
+    return verifier(password, text)
+
+
+def recognised(stored: str) -> bool:
+    """Say whether :func:`verify` knows the format of a stored hash (by its prefix; nothing is computed)."""
+    return _verifier(stored) is not None
+
+
+def verify_imported(password: str, stored: str) -> bool:
+    """Check a password against a hash a user was imported with: any format :func:`verify` knows, or an
+    Auth0 ``custom_password_hash`` kept as ``AUTH0_CUSTOM`` followed by its JSON."""
+    if stored.startswith(AUTH0_CUSTOM):
+        from idp.migration import auth0_hashes  # which imports this module
+
+        try:
+            spec = json.loads(stored.removeprefix(AUTH0_CUSTOM))
+        except ValueError:
+            return False
+        return isinstance(spec, dict) and auth0_hashes.verify(password, spec)
+    try:
+        return verify(password, stored)
+    except UnsupportedHash:
+        return False
+
+
+def _verifier(text: str) -> Callable[[str, str], bool] | None:
+    """Return the verifier of a hash's format, told by its prefix, or None."""
     if text.startswith("argon2$argon2"):
         # Django's Argon2PasswordHasher stores "argon2" + a standard "$argon2…" hash.
-        return _verify_argon2(password, text.removeprefix("argon2"))
-    if text.startswith(("md5$", "sha1$")):
-        return _verify_django_digest(password, text)
-    raise UnsupportedHash(_describe(text))
+        return lambda password, text: _verify_argon2(password, text.removeprefix("argon2"))
+    return next((verifier for prefixes, verifier in _VERIFIERS if text.startswith(prefixes)), None)
 
 
 def verify_bcrypt(password: str, stored: str | bytes | None) -> bool:
@@ -436,3 +455,15 @@ def _describe(text: str) -> str:
         if text.startswith(prefix):
             return f"unsupported password hash format: {name} ({prefix})"
     return "unsupported password hash format"
+
+
+# Self-describing formats, by prefix (Django's argon2 aside: see _verifier).
+_VERIFIERS: list[tuple[tuple[str, ...], Callable[[str, str], bool]]] = [
+    (("$wp$",), _verify_wordpress),
+    (("$2a$", "$2b$", "$2y$"), verify_bcrypt),
+    (("$P$", "$H$"), _verify_phpass),
+    (("$6$", "$5$"), _verify_sha_crypt),
+    (("$argon2",), _verify_argon2),
+    (("pbkdf2_sha256$", "pbkdf2_sha1$"), _verify_django_pbkdf2),
+    (("md5$", "sha1$"), _verify_django_digest),
+]

@@ -1,11 +1,14 @@
 """The profile a migration script returns, checked before anything is stored."""
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from idp.errors import InvalidInput
+from idp.migration import auth0_hashes, hashes
 
 STRINGS = {"name": 255, "given_name": 255, "family_name": 255, "nickname": 255, "picture": 2048}
+MAX_HASH = 4096  # characters of a password hash kept for an imported user
 MAX_DEPTH = 32  # dicts and lists within the profile, metadata included; JSON columns need no more
 
 
@@ -84,3 +87,40 @@ def parse(value: object) -> Profile:
         metadata[name] = data
     return Profile(user_id=str(user_id), email=email.strip(), email_verified=verified, **strings,
                    user_metadata=metadata["user_metadata"], app_metadata=metadata["app_metadata"])
+
+
+@dataclass(frozen=True)
+class Exported:
+    """A legacy user from export_users (or an import file): their profile, and the hash to keep."""
+
+    profile: Profile
+    password_hash: str | None  # as idp keeps it (see stored_hash); None: they set one by a reset
+
+
+def exported(value: object) -> Exported:
+    """Check an exported user and turn it into a Profile and the password hash to keep."""
+    profile = parse(value)
+    assert isinstance(value, dict)  # parse refuses anything else
+    return Exported(profile, stored_hash(value))
+
+
+def stored_hash(value: dict[str, Any]) -> str | None:
+    """Return a user's `password_hash` or `custom_password_hash` as idp keeps it, or None without one."""
+    plain, custom = value.get("password_hash"), value.get("custom_password_hash")
+    if plain is not None and custom is not None:
+        raise ProfileInvalid("give `password_hash` or `custom_password_hash`, not both")
+    if plain is not None:
+        if not isinstance(plain, str) or len(plain) > MAX_HASH or not hashes.recognised(plain):
+            raise ProfileInvalid("`password_hash` is not in a format idp verifies (bcrypt, $wp$, phpass, "
+                                 "Django, SHA-crypt, argon2…); give `custom_password_hash` for others")
+        return plain
+    if custom is None:
+        return None
+    try:
+        auth0_hashes.check(custom)
+    except auth0_hashes.InvalidSpec as error:
+        raise ProfileInvalid(f"`{error.path}`: {error}") from None
+    stored = hashes.AUTH0_CUSTOM + json.dumps(custom, sort_keys=True, separators=(",", ":"))
+    if len(stored) > MAX_HASH:
+        raise ProfileInvalid(f"`custom_password_hash` is longer than {MAX_HASH} characters of JSON")
+    return stored

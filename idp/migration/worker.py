@@ -7,7 +7,8 @@ requests from the REQUESTS descriptor and answers on RESPONSES; its stdout and s
 scripts. Every message is 4 bytes of big-endian length, then that many bytes of UTF-8 JSON (never pickle).
 
 Request: ``{"source": str, "function": str, "args": list}``.
-Responses: ``{"ok": true, "value": dict | null}``; ``{"ok": false, "kind": "wrong_credentials"}``;
+Responses: ``{"ok": true, "value": <any JSON value>}`` (the caller checks its shape);
+``{"ok": false, "kind": "wrong_credentials"}``;
 ``{"ok": false, "kind": "bad_result", "message": str}``;
 ``{"ok": false, "kind": "failed", "type": str, "message": str, "traceback": str, "line": int | null}``;
 ``{"ok": false, "kind": "jail", "message": str}`` (the jail cannot be built; the worker then ends).
@@ -32,7 +33,7 @@ from typing import Any
 
 HEADER = struct.Struct(">I")
 MAX_REQUEST = 16 * 1024 * 1024  # a request carries a script's source
-MAX_RESPONSE = 1024 * 1024  # a response carries one profile
+MAX_RESPONSE = 16 * 1024 * 1024  # a response carries a profile, or a page of them (export_users)
 MAX_MESSAGE = 2000  # characters of an exception's message
 MAX_TRACEBACK = 8000
 OPEN_FILES = 256
@@ -201,14 +202,12 @@ def handle(request: dict[str, Any], scripts: dict[str, types.ModuleType], cpu_se
         if isinstance(exc, WrongUsernameOrPassword) or type(exc).__name__ == "WrongUsernameOrPassword":
             return encode({"ok": False, "kind": "wrong_credentials"})
         return encode(failure(exc, filename_of(digest)))
-    if value is not None and not isinstance(value, dict):
-        return encode(bad_result(f"the script returned {type(value).__name__}, not a dict or None"))
     try:
         data = encode({"ok": True, "value": value})
     except (TypeError, ValueError, RecursionError) as error:
-        return encode(bad_result(f"the returned dict is not JSON: {error}"))
+        return encode(bad_result(f"the returned {type(value).__name__} is not JSON: {error}"))
     if len(data) > MAX_RESPONSE:
-        return encode(bad_result(f"the returned dict is {len(data)} bytes of JSON (at most {MAX_RESPONSE})"))
+        return encode(bad_result(f"the returned value is {len(data)} bytes of JSON (at most {MAX_RESPONSE})"))
     return data
 
 

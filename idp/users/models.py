@@ -4,7 +4,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import Model, UTCDateTime, utcnow
@@ -35,7 +35,8 @@ class User(Model):
     # Lower-cased copy: email is unique per connection, case-insensitively.
     email_normalized: Mapped[str] = mapped_column(String(320), index=True)
     email_verified: Mapped[bool] = mapped_column(default=False)
-    password_hash: Mapped[str | None] = mapped_column(String(255))
+    # argon2id; or, until the user's first sign-in, a legacy hash they were imported with.
+    password_hash: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(String(255))
     given_name: Mapped[str | None] = mapped_column(String(255))
     family_name: Mapped[str | None] = mapped_column(String(255))

@@ -6,6 +6,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
+from idp.migration import hashes
 from idp.users.models import normalize
 
 _hashers: dict[tuple[int, int, int], PasswordHasher] = {}
@@ -26,15 +27,22 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """Check a password; with no hash, spend the same time and fail (no user enumeration)."""
+    """Check a password; with no hash, spend the same time and fail (no user enumeration).
+
+    A legacy hash a user was imported with is checked by its own algorithm, and then costs an argon2id
+    computation too (the re-hash on success, a dummy check on failure), so that a wrong password takes
+    at least as long as anyone else's.
+    """
     hasher = _hasher()
-    if password_hash is None:
-        params = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
-        if params not in _dummy_hashes:
-            _dummy_hashes[params] = hasher.hash("dummy password for unknown accounts")
-        _check(hasher, _dummy_hashes[params], password)
-        return False
-    return _check(hasher, password_hash, password)
+    if password_hash is not None and password_hash.startswith("$argon2"):
+        return _check(hasher, password_hash, password)
+    if password_hash is not None and hashes.verify_imported(password, password_hash):
+        return True  # the caller re-hashes it (needs_rehash)
+    params = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+    if params not in _dummy_hashes:
+        _dummy_hashes[params] = hasher.hash("dummy password for unknown accounts")
+    _check(hasher, _dummy_hashes[params], password)
+    return False
 
 
 def _check(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
@@ -45,8 +53,13 @@ def _check(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
 
 
 def needs_rehash(password_hash: str) -> bool:
-    """Say whether a hash was made with other parameters than the configured ones."""
-    return _hasher().check_needs_rehash(password_hash)
+    """Say whether a hash is not argon2id with the configured parameters (a legacy one, say)."""
+    if not password_hash.startswith("$argon2id$"):
+        return True
+    try:
+        return _hasher().check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
+        return True
 
 
 @cache

@@ -31,6 +31,11 @@ Both scripts return the same profile for a user (_profile below), as they must: 
 idp is "<connection id>|<user_id>", whichever of login and get_user brought them over. Check with
 `idp connections test NAME --email E --password P`.
 
+count_users and export_users let `idp migration status` say how many users are left and `idp migration
+finish` move them over with their hashes (who then sign in with their old passwords). Edit COUNT_USERS
+and EXPORT_USERS to match FIND_USER: EXPORT_USERS pages through the table in the order of the column
+that gives user_id (its primary key, say), starting after the last user_id of the previous page.
+
 One connection per configuration is kept between calls (the sandbox keeps a script's globals) and
 opened again once if the server dropped it (a restart, an idle timeout).
 """
@@ -41,6 +46,19 @@ FIND_USER = """
     FROM users
     WHERE lower(email) = lower(%(email)s)
 """
+
+# Counts the legacy users.
+COUNT_USERS = "SELECT count(*) AS users FROM users"
+
+# A page of users with their hashes: the first page when %(first)s, then those after %(after)s.
+EXPORT_USERS = """
+    SELECT id AS user_id, email, password_hash, email_verified, name, given_name, family_name
+    FROM users
+    WHERE %(first)s OR id > %(after)s
+    ORDER BY id
+    LIMIT %(limit)s
+"""
+PAGE = 1000  # users per page
 
 # A bcrypt hash of a random password, checked when no user has the email, so that an unknown
 # address takes as long as a wrong password. Use the cost of your own hashes (the "10").
@@ -67,8 +85,8 @@ def _connect(configuration):
     )
 
 
-def _rows(email, configuration):
-    """Run FIND_USER on the kept connection, opening it again once if the server dropped it."""
+def _rows(query, parameters, configuration):
+    """Run a query on the kept connection, opening it again once if the server dropped it."""
     import psycopg
 
     key = tuple(sorted(configuration.items()))  # several connections may share this script
@@ -76,18 +94,18 @@ def _rows(email, configuration):
     if not kept:
         _connections[key] = _connect(configuration)
     try:
-        return _connections[key].execute(FIND_USER, {"email": email}).fetchall()
+        return _connections[key].execute(query, parameters).fetchall()
     except psycopg.OperationalError:
         _connections.pop(key).close()
         if not kept:
             raise  # a new connection failed: the database is in trouble
     _connections[key] = _connect(configuration)
-    return _connections[key].execute(FIND_USER, {"email": email}).fetchall()
+    return _connections[key].execute(query, parameters).fetchall()
 
 
 def _find(email, configuration):
     """Return the row of the user with this email (in any case), or None."""
-    rows = _rows(email, configuration)
+    rows = _rows(FIND_USER, {"email": email}, configuration)
     if len(rows) > 1:
         raise LookupError("several legacy users have this email, compared case-insensitively: merge them")
     return rows[0] if rows else None
@@ -129,3 +147,15 @@ def get_user(email, configuration):
     """Return the profile of the user with this email, or None if there is none."""
     row = _find(email, configuration)
     return None if row is None else _profile(row)
+
+
+def count_users(configuration):
+    """Return how many users the legacy store has."""
+    return int(_rows(COUNT_USERS, {}, configuration)[0]["users"])
+
+
+def export_users(cursor, configuration):
+    """Return a page of users with their password hashes, and where the next page starts (None: done)."""
+    rows = _rows(EXPORT_USERS, {"first": cursor is None, "after": cursor, "limit": PAGE}, configuration)
+    users = [{**_profile(row), "password_hash": row["password_hash"]} for row in rows]
+    return {"users": users, "next": rows[-1]["user_id"] if len(rows) == PAGE else None}

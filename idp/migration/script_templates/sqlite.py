@@ -21,6 +21,11 @@ Both scripts return the same profile for a user (_profile below), as they must: 
 idp is "<connection id>|<user_id>", whichever of login and get_user brought them over. Check with
 `idp connections test NAME --email E --password P`.
 
+count_users and export_users let `idp migration status` say how many users are left and `idp migration
+finish` move them over with their hashes (who then sign in with their old passwords). Edit COUNT_USERS
+and EXPORT_USERS to match FIND_USER: EXPORT_USERS pages through the table in the order of the column
+that gives user_id (its primary key, say), starting after the last user_id of the previous page.
+
 The file is opened for each call and closed after it: that is cheap for SQLite, and a file that
 was replaced (a restored backup) is never read through a stale handle.
 """
@@ -36,6 +41,19 @@ FIND_USER = """
     FROM users
     WHERE lower(email) = lower(:email)
 """
+
+# Counts the legacy users.
+COUNT_USERS = "SELECT count(*) AS users FROM users"
+
+# A page of users with their hashes: the first page when :first, then those after :after.
+EXPORT_USERS = """
+    SELECT id AS user_id, email, password_hash, email_verified, name, given_name, family_name
+    FROM users
+    WHERE :first OR id > :after
+    ORDER BY id
+    LIMIT :limit
+"""
+PAGE = 1000  # users per page
 
 # A bcrypt hash of a random password, checked when no user has the email, so that an unknown
 # address takes as long as a wrong password. Use the cost of your own hashes (the "10").
@@ -54,10 +72,15 @@ def _open(configuration):
     return database
 
 
+def _rows(query, parameters, configuration):
+    """Run a query and return every row it finds."""
+    with contextlib.closing(_open(configuration)) as database:
+        return database.execute(query, parameters).fetchall()
+
+
 def _find(email, configuration):
     """Return the row of the user with this email (in any case), or None."""
-    with contextlib.closing(_open(configuration)) as database:
-        rows = database.execute(FIND_USER, {"email": email}).fetchall()
+    rows = _rows(FIND_USER, {"email": email}, configuration)
     if len(rows) > 1:
         raise LookupError("several legacy users have this email, compared case-insensitively: merge them")
     return rows[0] if rows else None
@@ -99,3 +122,14 @@ def get_user(email, configuration):
     """Return the profile of the user with this email, or None if there is none."""
     row = _find(email, configuration)
     return None if row is None else _profile(row)
+
+def count_users(configuration):
+    """Return how many users the legacy store has."""
+    return int(_rows(COUNT_USERS, {}, configuration)[0]["users"])
+
+
+def export_users(cursor, configuration):
+    """Return a page of users with their password hashes, and where the next page starts (None: done)."""
+    rows = _rows(EXPORT_USERS, {"first": cursor is None, "after": cursor, "limit": PAGE}, configuration)
+    users = [{**_profile(row), "password_hash": row["password_hash"]} for row in rows]
+    return {"users": users, "next": rows[-1]["user_id"] if len(rows) == PAGE else None}
