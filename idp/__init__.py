@@ -62,6 +62,7 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     from idp.commands import keys as keys_cli
     from idp.commands import setup as setup_cli
     from idp.commands import users as users_cli
+    from idp.connections import jobs
     from idp.db import db, migrate
     from idp.keys import kek, store
     from idp.keys import views as keys_views
@@ -76,6 +77,7 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     web.init_app(app)
     store.init_app(app)
     mail.init_app(app)
+    jobs.init_app(app)
     server.init_app(app)
     management_api.init_app(app)
     for bp in (keys_views.bp, oauth_views.bp, pages_views.bp,

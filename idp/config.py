@@ -34,6 +34,9 @@ CLIENT_CACHE_MAX_AGE = 1.0
 
 # Log events (GET /api/v2/logs) older than this many days are deleted (each process prunes hourly).
 LOG_RETENTION_DAYS = 30
+# Seconds a management API search (users or logs) may run before it is a 503; a costly query cannot
+# hold a database connection for longer.
+SEARCH_TIMEOUT = 10.0
 
 # Password hashing: argon2id (RFC 9106 low-memory profile, argon2-cffi's defaults).
 ARGON2_TIME_COST = 3

@@ -184,11 +184,13 @@ def app_for(config: dict[str, Any]) -> Iterator[Flask]:
     app = create_app(config)
     app.test_client_class = IsolatedClient
     with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-        counters.dispose()
-        cache.forget_all()  # the next test's database may have the same URL and other rows
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+            counters.dispose()
+            cache.forget_all()  # the next test's database may have the same URL and other rows
 
 
 @pytest.fixture

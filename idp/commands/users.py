@@ -1,13 +1,15 @@
 """`idp users …` commands."""
 
 import json
-from typing import Any
+import sys
+from typing import IO, Any
 
 import click
 from email_validator import EmailNotValidError, validate_email
 from flask import Blueprint
+from sqlalchemy import select
 
-from idp.connections import registry, stores
+from idp.connections import jobs, registry, stores, users_file
 from idp.connections.legacy import LegacyUnavailable
 from idp.connections.models import NATIVE_NAME, Connection
 from idp.connections.registry import InvalidConnection
@@ -19,7 +21,7 @@ from idp.users.models import User
 from idp.users.passwords import policy_error
 
 bp = Blueprint("users_cli", __name__, cli_group="users")
-bp.cli.help = "Users kept in idp's database: create, list, show, delete."
+bp.cli.help = "Users kept in idp's database: create, list, show, delete, import."
 CONNECTION_HELP = "Only users of this database connection."
 
 
@@ -147,3 +149,33 @@ def delete(user_id: str, yes: bool) -> None:
     if store.migrating:
         click.echo(f"note: if the legacy store of {store.connection.name} still has {email}, they move "
                    "over again at their next sign-in (`idp connections disconnect` stops that)")
+
+
+@bp.cli.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--connection", "connection_name", required=True, help="The connection to import into.")
+@click.option("--upsert", is_flag=True, help="Update users already here (matched by email) from the file.")
+def import_(file: IO[bytes], connection_name: str, upsert: bool) -> None:
+    """Import an Auth0 users file (a JSON array, any size): users already here are skipped or updated."""
+    try:
+        connection = registry.find(connection_name)
+        job = jobs.create(connection, file, upsert=upsert)
+    except InvalidConnection as e:
+        raise click.ClickException(str(e)) from None
+    except users_file.FileInvalid as e:
+        raise click.ClickException(f"{file.name}: {e}") from None
+    with click.progressbar(length=job.total, label="importing", file=sys.stderr, show_pos=True) as bar:
+        jobs.run(job.id, progress=bar.update)  # a new job: free to take
+    db.session.expire_all()
+    ended = db.session.get(jobs.ImportJob, job.id)
+    assert ended is not None
+    click.echo(f"{connection.name}: {ended.inserted:,} imported, {ended.updated:,} updated, "
+               f"{ended.failed:,} failed, {ended.position:,} in all ({ended.id})")
+    failures = db.session.scalars(select(jobs.ImportFailure).where(jobs.ImportFailure.job_id == job.id)
+                                  .order_by(jobs.ImportFailure.id).limit(20))
+    for failure in failures:
+        email = failure.user.get("email") if isinstance(failure.user, dict) else None
+        reasons = "; ".join(f"{error['code']} {error['message']}" for error in failure.errors)
+        click.echo(f"  {email or '(no email)'}: {reasons}")
+    if ended.status == jobs.FAILED:
+        raise click.ClickException(ended.status_details or "the import failed")

@@ -10,11 +10,25 @@ then sorted into "already here" and "refused" (an id that belongs to a user with
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, func, or_, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    Insert,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from idp.connections import legacy
@@ -82,7 +96,7 @@ def finish(connection: Connection, progress: Callable[[int], None] = lambda n: N
     cursor = json.loads(connection.export_cursor) if connection.export_cursor else None
     while True:
         users, following = _page(connection, cursor)
-        _store(connection, users, summary)
+        _count(connection, summary, users)
         # The page's users and where the next one starts commit together: a rerun resumes here.
         connection.export_cursor = None if following is None else json.dumps(following)
         db.session.commit()
@@ -94,6 +108,27 @@ def finish(connection: Connection, progress: Callable[[int], None] = lambda n: N
                   connection_id=connection.id, details={"via": IMPORT, "summary": summary.as_dict()})
     db.session.commit()
     return summary
+
+
+def _count(connection: Connection, summary: Summary, page: list[Any]) -> None:
+    """Store a page of exported users; count what happened, and log and record every refusal."""
+    incoming, refused = [], []
+    for value in page:
+        try:
+            user = exported(value)
+        except ProfileInvalid as error:
+            refused.append(Refusal(value, "INVALID", str(error)))
+            continue
+        incoming.append(Incoming(value, user, user.profile.local_id(connection.id), user.profile.user_id))
+    stored = store(connection, incoming)
+    summary.inserted += stored.inserted
+    summary.skipped += len(stored.existing)
+    for refusal in refused + stored.refused:
+        email = refusal.value.get("email") if isinstance(refusal.value, dict) else None
+        label = email[:320] if isinstance(email, str) else "(no email)"
+        logger.error("connection %s: not imported: %s", connection.name, refusal.message)
+        legacy.record(connection, legacy.PROFILE_REJECTED, source=IMPORT, email=label, detail=refusal.message)
+        summary.refuse(label, refusal.message)
 
 
 def _page(connection: Connection, cursor: Any) -> tuple[list[Any], Any]:
@@ -111,78 +146,124 @@ def _page(connection: Connection, cursor: Any) -> tuple[list[Any], Any]:
     return users, following
 
 
-def _store(connection: Connection, page: Iterable[Any], summary: Summary) -> None:
-    """Insert a page's new users with their migration events; count the rest (the caller commits)."""
-    incoming: dict[str, Exported] = {}  # by local id
-    emails: set[str] = set()
-    for value in page:
-        email = value.get("email") if isinstance(value, dict) else None
-        label = email if isinstance(email, str) else "(no email)"
-        try:
-            user = exported(value)
-        except ProfileInvalid as error:
-            _refused(connection, summary, label, str(error))
+@dataclass(frozen=True)
+class Incoming:
+    """A user to import: what the script or file gave (for error reports), and what it becomes."""
+
+    value: Any
+    user: Exported
+    local_id: str  # the id the user gets in idp
+    legacy_id: str | None  # the id the store or file knew them by
+    updates: dict[str, Any] = field(default_factory=dict)  # what an upsert sets on a user already here
+    blocked: bool = False
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A user not imported, and why (Auth0's import error codes)."""
+
+    value: Any
+    code: str
+    message: str
+
+
+@dataclass
+class Stored:
+    """What storing a page did."""
+
+    inserted: int = 0
+    updated: int = 0
+    existing: list[Incoming] = field(default_factory=list)  # already in idp, left as they are
+    refused: list[Refusal] = field(default_factory=list)
+
+
+def store(connection: Connection, page: list[Incoming], *, upsert: bool = False) -> Stored:
+    """Insert a page's new users with their migration events, and with `upsert` update those already
+    here (matched by email) with what the page gives; the caller commits."""
+    stored, incoming, emails = Stored(), {}, set()
+    for item in page:
+        email = normalize(item.user.profile.email)
+        if item.local_id in incoming or email in emails:
+            stored.refused.append(Refusal(item.value, "DUPLICATED_USER", "The user appears twice in a page."))
             continue
-        local_id, email_key = user.profile.local_id(connection.id), normalize(user.profile.email)
-        if local_id in incoming or email_key in emails:
-            _refused(connection, summary, label, "the page has this user twice")
-            continue
-        incoming[local_id] = user
-        emails.add(email_key)
+        incoming[item.local_id] = item
+        emails.add(email)
     if not incoming:
-        return
+        return stored
     now = utcnow()
-    rows = [_row(connection, local_id, user, now) for local_id, user in incoming.items()]
-    inserted = set(db.session.scalars(_insert(rows).returning(User.id)))
-    summary.inserted += len(inserted)
+    rows = [_row(connection, item, now) for item in incoming.values()]
+    inserted = set(_insert(User.__table__, rows, returning=User.__table__.c.id))
+    stored.inserted = len(inserted)
     if inserted:
-        db.session.execute(MigrationEvent.__table__.insert(), [
+        _insert(MigrationEvent.__table__, [
             {"connection_id": connection.id, "type": legacy.MIGRATED, "source": IMPORT, "user_id": local_id,
-             "email": normalize(incoming[local_id].profile.email), "duration_ms": 0, "at": now}
+             "email": normalize(incoming[local_id].user.profile.email), "duration_ms": 0, "at": now}
             for local_id in inserted])
-    left = {local_id: user for local_id, user in incoming.items() if local_id not in inserted}
+    left = [item for local_id, item in incoming.items() if local_id not in inserted]
     if left:
-        _sort_out(connection, left, summary)
+        _sort_out(connection, left, stored, upsert, now)
+    return stored
 
 
-def _sort_out(connection: Connection, left: dict[str, Exported], summary: Summary) -> None:
-    """Tell the users the insert skipped apart: already here, or holding another user's id."""
-    by_email = {normalize(user.profile.email): local_id for local_id, user in left.items()}
+def _sort_out(connection: Connection, left: list[Incoming], stored: Stored, upsert: bool, now: Any) -> None:
+    """Tell the users the insert skipped apart: already here (updated with `upsert`), or holding the id
+    of a user with another email."""
+    emails = [normalize(item.user.profile.email) for item in left]
     owners = db.session.execute(select(User.id, User.email_normalized).where(
         User.connection_id == connection.id,
-        or_(User.id.in_(list(left)), User.email_normalized.in_(list(by_email))))).all()
-    emails_by_id = {owner_id: email for owner_id, email in owners}
-    for local_id, user in left.items():
-        email = normalize(user.profile.email)
-        if local_id in emails_by_id and emails_by_id[local_id] != email:
-            _refused(connection, summary, user.profile.email,
-                     f"the profile's `user_id` {user.profile.user_id!r} already belongs to a user with "
-                     "another email: two legacy users cannot share an account")
+        or_(User.id.in_([item.local_id for item in left]), User.email_normalized.in_(emails)))).all()
+    email_of = {owner_id: email for owner_id, email in owners}
+    id_of = {email: owner_id for owner_id, email in owners}
+    for item, email in zip(left, emails, strict=True):
+        if item.local_id in email_of and email_of[item.local_id] != email:
+            stored.refused.append(Refusal(item.value, "CONFLICT", (
+                f"The user_id {item.user.profile.user_id!r} belongs to a user with another email: two users "
+                "cannot share an account.")))
+        elif upsert and email in id_of:
+            if item.updates:
+                db.session.execute(update(User).where(User.id == id_of[email])
+                                   .values(**item.updates, updated_at=now))
+            stored.updated += 1
         else:
-            summary.skipped += 1
+            stored.existing.append(item)
 
 
-def _refused(connection: Connection, summary: Summary, email: str, reason: str) -> None:
-    logger.error("connection %s: not imported: %s", connection.name, reason)
-    legacy.record(connection, legacy.PROFILE_REJECTED, source=IMPORT, email=email[:320], detail=reason)
-    summary.refuse(email, reason)
-
-
-def _row(connection: Connection, local_id: str, user: Exported, now: Any) -> dict[str, Any]:
-    profile = user.profile
+def _row(connection: Connection, item: Incoming, now: Any) -> dict[str, Any]:
+    profile, user = item.user.profile, item.user
     return {
-        "id": local_id, "connection_id": connection.id, "email": profile.email,
+        "id": item.local_id, "connection_id": connection.id, "email": profile.email,
         "email_normalized": normalize(profile.email), "email_verified": profile.email_verified,
         "password_hash": user.password_hash, "name": profile.name, "given_name": profile.given_name,
         "family_name": profile.family_name, "nickname": profile.nickname, "picture": profile.picture,
         "created_at": now, "updated_at": now, "user_metadata": profile.user_metadata,
-        "app_metadata": profile.app_metadata, "migrated_at": now, "legacy_id": profile.user_id,
-        "migrated_via": IMPORT, "logins_count": 0,
+        "app_metadata": profile.app_metadata, "migrated_at": now, "legacy_id": item.legacy_id,
+        "migrated_via": IMPORT, "logins_count": 0, "blocked": item.blocked,
     }
 
 
-def _insert(rows: list[dict[str, Any]]) -> Insert:
-    """One INSERT of every row that breaks no unique key (ON CONFLICT DO NOTHING, on both databases)."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(User).values(rows).on_conflict_do_nothing()
+def _insert(table: Table, rows: list[dict[str, Any]], returning: Column[Any] | None = None) -> list[Any]:
+    """Insert the rows that break no unique key (ON CONFLICT DO NOTHING); return `returning` of those.
+
+    On PostgreSQL the rows travel as one JSON parameter (json_populate_recordset): a statement with
+    thousands of bind parameters costs the driver more to prepare than the database to run.
+    """
+    statement: Insert
+    if db.session.get_bind().dialect.name == "postgresql":
+        names = list(rows[0])
+        data = cast(bindparam("rows", json.dumps(rows, default=_iso), type_=Text), JSON)  # encoded once
+        records = func.json_populate_recordset(literal_column(f'NULL::"{table.name}"'), data)
+        source = select(*records.table_valued(*names).c)
+        statement = postgresql.insert(table).from_select(names, source).on_conflict_do_nothing()
+        parameters = None
+    else:
+        statement, parameters = sqlite.insert(table).on_conflict_do_nothing(), rows
+    if returning is None:
+        db.session.execute(statement, parameters)
+        return []
+    return list(db.session.scalars(statement.returning(returning), parameters))
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")

@@ -9,12 +9,13 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 from email_validator import EmailNotValidError, validate_email
-from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
@@ -231,6 +232,17 @@ def _order(params: dict[str, str], dialect: str) -> list[Any]:
     return [column.desc().nulls_last(), User.id.desc()]
 
 
+@contextmanager
+def searching() -> Iterator[None]:
+    """Run a search within SEARCH_TIMEOUT; past it, a 503 as Auth0 answers one (a query too costly)."""
+    try:
+        with search.time_limit(float(current_app.config["SEARCH_TIMEOUT"])):
+            yield
+    except search.QueryTimeout:
+        raise ApiError(503, "The query exceeded the timeout. Please try refining your search criteria.",
+                       "operation_timeout") from None
+
+
 def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
@@ -264,12 +276,15 @@ def list_users() -> Response:
     # The page's ids first, then their rows: the OFFSET skips index entries, not whole rows (a deep page
     # in the default order is then an index-only scan). `page` is a number, so there is no keyset to seek.
     ids = select(User.id).where(where).order_by(*order).offset(page * per_page).limit(per_page)
-    rows = db.session.scalars(select(User).where(User.id.in_(ids)).order_by(*order))
+    total = None
+    with searching():
+        rows = db.session.scalars(select(User).where(User.id.in_(ids)).order_by(*order)).all()
+        if include_totals:
+            total = db.session.scalar(select(func.count()).select_from(User).where(where)) or 0
     shape = _shapes()
     users = [project(shape(user)) for user in rows]
-    if not include_totals:
+    if total is None:
         return jsonify(users)
-    total = db.session.scalar(select(func.count()).select_from(User).where(where)) or 0
     return jsonify(start=page * per_page, limit=per_page, length=len(users), total=total, users=users)
 
 
@@ -455,8 +470,8 @@ def _legacy_unavailable() -> ApiError:
 @requires(UPDATE_USERS, UPDATE_METADATA)
 def update_user(user_id: str) -> Response:
     """Change a user's profile, email, password or metadata (metadata merges key by key)."""
-    body = _body({"connection", "email", "password", "email_verified", "user_metadata", "app_metadata",
-                  *PROFILE})
+    body = _body({"connection", "email", "password", "email_verified", "blocked", "user_metadata",
+                  "app_metadata", *PROFILE})
     if not set(body) <= METADATA and UPDATE_USERS not in _scopes():
         raise ApiError(403, f"Insufficient scope, expected any of: {UPDATE_USERS}", "insufficient_scope")
     user = _user(user_id)
@@ -487,6 +502,8 @@ def update_user(user_id: str) -> Response:
     password = _password(body, email) if "password" in body else None
     for name, value in changes.items():
         setattr(user, name, value)
+    if "blocked" in body:
+        accounts.set_blocked(user, _boolean(body, "blocked"))  # committed below, with the rest
     try:
         if password is not None:
             events.record(events.SUCCESS_CHANGE_PASSWORD, "Password changed",
@@ -514,7 +531,7 @@ def delete_user(user_id: str) -> tuple[str, int]:
 def init_app(app: Flask) -> None:
     """Register the API: its blueprint, free of the pages' CSRF checks, and its error shape."""
     import idp.management.logs  # noqa: F401  (its routes, and the events of writes, join the blueprint)
-    from idp.management import connections  # noqa: F401  (its routes join the blueprint)
+    from idp.management import connections, jobs  # noqa: F401  (their routes join the blueprint)
     app.register_blueprint(bp)
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(bp.name + "."):

@@ -30,6 +30,7 @@ from idp.management.api import (
     bp,
     invalid_query,
     requires,
+    searching,
 )
 from idp.oauth import clients
 
@@ -83,12 +84,15 @@ def _page(where: ColumnElement[bool], params: dict[str, str]) -> Response:
                             "checkpoint paging (from and take) to read further")
     include_totals = _flag(params, "include_totals", False)
     project = _projection(params)
-    rows = db.session.scalars(select(LogEvent).where(where).order_by(*_order(params))
-                              .offset(page * per_page).limit(per_page))
+    total = None
+    with searching():
+        rows = db.session.scalars(select(LogEvent).where(where).order_by(*_order(params))
+                                  .offset(page * per_page).limit(per_page)).all()
+        if include_totals:
+            total = db.session.scalar(select(func.count()).select_from(LogEvent).where(where)) or 0
     logs = [project(row.as_dict()) for row in rows]
-    if not include_totals:
+    if total is None:
         return jsonify(logs)
-    total = db.session.scalar(select(func.count()).select_from(LogEvent).where(where)) or 0
     return jsonify(start=page * per_page, limit=per_page, length=len(logs), total=total, logs=logs)
 
 

@@ -11,12 +11,21 @@ The normalized fields (email, name, given_name, family_name, nickname) match cas
 others exactly. A value matches a whole field: `name:jane` does not find "Jane Smith" (use a phrase,
 or `name:jane*`). Every condition is true or false, never unknown (NULL), so that NOT finds the
 users without the field as Lucene does. The conditions work on SQLite and PostgreSQL alike.
+
+Dates round as Elasticsearch's do: `2023`, `2023-03`, `2023-03-03` and `2023-03-03T10:00` name a whole
+year, month, day or minute, which an inclusive bound takes in and an exclusive one leaves out. A
+metadata value that is an array matches when one of its elements does, as Auth0 flattens arrays.
+The caller runs the condition within `time_limit`, which turns a search past its budget into
+QueryTimeout.
 """
 
 import re
-from collections.abc import Callable, Sequence
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from luqum import tree
@@ -30,6 +39,8 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    event,
+    exists,
     false,
     func,
     literal,
@@ -38,17 +49,24 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from idp.connections.models import Connection
-from idp.errors import InvalidInput
+from idp.db import db
+from idp.errors import InvalidInput, Unavailable
 from idp.users.models import User
 
 MAX_QUERY_LENGTH = 4096
 MAX_DEPTH = 40  # nesting of groups and operators: deeper queries are refused, not recursed into
 MAX_TERMS = 200
+MAX_METADATA_TERMS = 20  # each reads every user's JSON: a few hundred of them take seconds on 20k users
 KEY = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")  # one key of a metadata path
 INTEGER = re.compile(r"^-?[0-9]{1,18}$")
 NUMBER = re.compile(r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$")
+# An ISO 8601 date, down to the year, or a time, down to the hour, with an optional zone (UTC without).
+MOMENT = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2})(?:[T ]([0-9]{2})(?::([0-9]{2})(?::([0-9]{2})"
+                    r"(?:[.,]([0-9]{1,9}))?)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?)?)?", re.IGNORECASE)
 ANY, ONE = object(), object()  # the wildcards `*` and `?` in a parsed value
 
 Condition = ColumnElement[bool]
@@ -56,6 +74,26 @@ Condition = ColumnElement[bool]
 
 class QueryError(InvalidInput):
     """A query that cannot be parsed, or asks for something we cannot search."""
+
+
+class QueryTimeout(Unavailable):
+    """A search that did not finish within its time budget."""
+
+
+def fold(text: str) -> str:
+    """The case-insensitive form of a text, the same on both sides of a comparison."""
+    return text.lower()
+
+
+def _sql_fold(value: Any) -> Any:
+    return fold(value) if isinstance(value, str) else value
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_fold(dbapi_connection: Any, record: Any) -> None:
+    """Give every SQLite connection idp_fold: SQLite's own lower() folds ASCII letters only."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.create_function("idp_fold", 1, _sql_fold, deterministic=True)
 
 
 # A value as typed: literal text, with `*` and `?` wildcards where the query left them unescaped.
@@ -84,7 +122,7 @@ class Value:
         out = []
         for p in self.pieces:
             if isinstance(p, str):
-                text = p.lower() if lower else p
+                text = fold(p) if lower else p
                 out.append(text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
             else:
                 out.append("%" if p is ANY else "_")
@@ -175,10 +213,14 @@ class TextTarget(Target):
     stored_folded: bool = False  # the column already holds the lower-cased value
 
     def _expr(self) -> Any:
-        return func.lower(self.column) if self.folded and not self.stored_folded else self.column
+        if not self.folded or self.stored_folded:
+            return self.column
+        if self.dialect == "sqlite":
+            return func.idp_fold(self.column)  # folds as fold() does the query's text
+        return func.lower(self.column)  # as schema revision 0011's statistics name it
 
     def _text(self, value: Value) -> str:
-        return value.text.lower() if self.folded else value.text
+        return fold(value.text) if self.folded else value.text
 
     def match(self, value: Value) -> Condition:
         expr = self._expr()
@@ -202,7 +244,7 @@ class TextTarget(Target):
 
 @dataclass
 class BoolTarget(Target):
-    """A boolean column (or a constant, for `blocked`)."""
+    """A boolean column."""
 
     name: str
     column: Any
@@ -245,27 +287,44 @@ class IntegerTarget(Target):
         return self.column.is_not(None)
 
 
-def _moment(name: str, value: Value) -> tuple[datetime, timedelta]:
-    """A date or timestamp, and the span it names (a day, a second, a millisecond)."""
+def _zone(text: str | None) -> timezone:
+    if text is None or text.upper() == "Z":
+        return UTC
+    digits = text[1:].replace(":", "")
+    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+    return timezone(-offset if text[0] == "-" else offset)  # ValueError past a day
+
+
+def _moment(name: str, value: Value) -> tuple[datetime, datetime]:
+    """The span of time a date or timestamp names, from its start to the start of the next: a year, a
+    month, a day, an hour, a minute, a second, a millisecond (or microsecond), whichever it ends with."""
     text = value.text.strip()
-    if value.is_pattern or len(text) > 40:
+    found = None if value.is_pattern or len(text) > 40 else MOMENT.fullmatch(text)
+    if found is None:
         raise QueryError(f"Field {name} is a date: {text[:40]!r} is not one")
+    year, month, day, hour, minute, second, fraction, zone = found.groups()
+    if not 2 <= int(year) <= 9998:  # a day's worth of zone either side stays within datetime's years
+        raise QueryError(f"Field {name}: the date {text[:40]!r} is out of range")
     try:
-        moment = datetime.fromisoformat(text)
+        start = datetime(int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
+                         int(second or 0), int((fraction or "")[:6].ljust(6, "0")), tzinfo=_zone(zone))
     except ValueError:
         raise QueryError(f"Field {name} is a date: {text[:40]!r} is not one") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if moment.year < 2 or moment.year > 9998:
-        raise QueryError(f"Field {name}: the date {text[:40]!r} is out of range")
-    span = timedelta(days=1) if "T" not in text.upper() and " " not in text else \
-        timedelta(milliseconds=1) if "." in text else timedelta(seconds=1)
-    return moment.astimezone(UTC), span
+    if month is None:
+        end = start.replace(year=start.year + 1)
+    elif day is None:
+        end = start.replace(year=start.year + 1, month=1) if start.month == 12 else \
+            start.replace(month=start.month + 1)
+    else:
+        end = start + (timedelta(days=1) if hour is None else timedelta(hours=1) if minute is None else
+                       timedelta(minutes=1) if second is None else timedelta(seconds=1) if fraction is None
+                       else timedelta(milliseconds=1) if len(fraction) <= 3 else timedelta(microseconds=1))
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 @dataclass
 class DateTarget(Target):
-    """A timestamp column; a date matches the whole day, a time its second (or millisecond)."""
+    """A timestamp column; a date or time matches the whole span it names (see _moment)."""
 
     name: str
     column: Any
@@ -273,12 +332,15 @@ class DateTarget(Target):
     def match(self, value: Value) -> Condition:
         if value.pieces == [ANY]:
             return self.exists()
-        start, span = _moment(self.name, value)
-        return _compare(self.column, start, start + span, True, False)
+        start, end = _moment(self.name, value)
+        return _compare(self.column, start, end, True, False)
 
     def range(self, low: Bound, high: Bound, include_low: bool, include_high: bool) -> Condition:
-        return _compare(self.column, low and _moment(self.name, low)[0], high and _moment(self.name, high)[0],
-                        include_low, include_high)
+        # As Elasticsearch rounds: an inclusive bound takes in the whole span it names (`[a TO 2023-03-03]`
+        # ends before 2023-03-04), an exclusive one leaves it all out (`{2023-03-03 TO *]` starts there).
+        start = None if low is None else _moment(self.name, low)[0 if include_low else 1]
+        end = None if high is None else _moment(self.name, high)[1 if include_high else 0]
+        return _compare(self.column, start, end, True, False)
 
     def exists(self) -> Condition:
         return self.column.is_not(None)
@@ -321,9 +383,36 @@ class EmailDomainTarget(Target):
         return User.email_normalized.is_not(None)
 
 
+@dataclass(frozen=True)
+class JsonValue:
+    """A JSON value in SQL: its type, in the dialect's words (NULL when there is none), and its value (on
+    PostgreSQL, as text)."""
+
+    kind: Any
+    value: Any
+    dialect: str
+
+    def string(self) -> Any:
+        """The value when it is a JSON string, else NULL."""
+        return case((self.kind == ("text" if self.dialect == "sqlite" else "string"), self.value))
+
+    def number(self) -> Any:
+        """The value when it is a JSON number, else NULL."""
+        if self.dialect == "sqlite":
+            return case((self.kind.in_(["integer", "real"]), self.value))
+        return case((self.kind == "number", cast(self.value, Numeric)))
+
+    def boolean(self, flag: bool) -> Condition:
+        word = "true" if flag else "false"
+        if self.dialect == "sqlite":
+            return func.coalesce(self.kind == word, False)
+        return func.coalesce(and_(self.kind == "boolean", self.value == word), False)
+
+
 @dataclass
 class JsonTarget(Target):
-    """A value inside app_metadata or user_metadata: strings, numbers and booleans, as typed."""
+    """A value inside app_metadata or user_metadata: strings, numbers and booleans, as typed; an array
+    matches when one of its elements does."""
 
     name: str
     column: Any
@@ -345,47 +434,52 @@ class JsonTarget(Target):
     def _pg_text(self) -> Any:
         return self.column.op("#>>", return_type=Text)(literal(list(self.keys), ARRAY(Text)))
 
-    def _string(self) -> Any:
-        """The value when it is a JSON string, else NULL."""
+    def _value(self) -> JsonValue:
         if self.dialect == "sqlite":
-            return case((self._kind() == "text", func.json_extract(self.column, self._sqlite_path())))
-        return case((self._kind() == "string", self._pg_text()))
+            return JsonValue(self._kind(), func.json_extract(self.column, self._sqlite_path()), self.dialect)
+        return JsonValue(self._kind(), self._pg_text(), self.dialect)
 
-    def _number(self) -> Any:
-        """The value when it is a JSON number, else NULL."""
+    def _any(self, test: Callable[[JsonValue], Condition]) -> Condition:
+        """`test` on the value, or on one of its elements when it is an array."""
         if self.dialect == "sqlite":
-            return case((self._kind().in_(["integer", "real"]), func.json_extract(self.column,
-                                                                                self._sqlite_path())))
-        return case((self._kind() == "number", cast(self._pg_text(), Numeric)))
-
-    def _boolean(self, flag: bool) -> Condition:
-        word = "true" if flag else "false"
-        if self.dialect == "sqlite":
-            return func.coalesce(self._kind() == word, False)
-        return func.coalesce(and_(self._kind() == "boolean", self._pg_text() == word), False)
-
-    def _text_target(self) -> TextTarget:
-        return TextTarget(self.name, self._string(), self.dialect)
+            # json_each walks an array's elements (and an object's members, which the CASE keeps out).
+            elements = func.json_each(self.column, self._sqlite_path()).table_valued("type", "value")
+            element = JsonValue(elements.c.type, elements.c.value, self.dialect)
+        else:
+            # The column is JSON, not JSONB; json_array_elements refuses anything but an array.
+            node = self._pg_node()
+            elements = func.json_array_elements(case((func.json_typeof(node) == "array", node))) \
+                .table_valued("value")
+            whole = literal([], ARRAY(Text))  # `#>> '{}'`: the element itself, as text
+            element = JsonValue(func.json_typeof(elements.c.value),
+                                elements.c.value.op("#>>", return_type=Text)(whole), self.dialect)
+        in_array = exists(select(literal(1)).select_from(elements).where(test(element)))
+        return or_(test(self._value()), case((self._kind() == "array", in_array), else_=false()))
 
     def match(self, value: Value) -> Condition:
         if value.pieces == [ANY]:
             return self.exists()
+        return self._any(lambda json: self._match(json, value))
+
+    def _match(self, json: JsonValue, value: Value) -> Condition:
+        text = TextTarget(self.name, json.string(), self.dialect)
         if value.is_pattern or value.phrase:
-            return self._text_target().match(value)
-        choices = [self._text_target().match(value)]
+            return text.match(value)
+        choices = [text.match(value)]
         if value.text in ("true", "false"):
-            choices.append(self._boolean(value.text == "true"))
+            choices.append(json.boolean(value.text == "true"))
         if NUMBER.match(value.text):
-            number = self._number()
+            number = json.number()
             choices.append(and_(number.is_not(None), number == float(value.text)))
         return or_(*choices)
 
     def range(self, low: Bound, high: Bound, include_low: bool, include_high: bool) -> Condition:
         bounds = [b for b in (low, high) if b is not None]
         if bounds and all(NUMBER.match(b.text) for b in bounds):
-            return _compare(self._number(), low and float(low.text), high and float(high.text),
-                            include_low, include_high)
-        return self._text_target().range(low, high, include_low, include_high)
+            return self._any(lambda json: _compare(json.number(), low and float(low.text),
+                                                   high and float(high.text), include_low, include_high))
+        return self._any(lambda json: TextTarget(self.name, json.string(), self.dialect)
+                         .range(low, high, include_low, include_high))
 
     def exists(self) -> Condition:
         kind = self._kind()
@@ -414,6 +508,49 @@ class MigrationRoot(Target):
         return User.migrated_at.is_not(None)
 
 
+@dataclass
+class AbsentTarget(Target):
+    """A field Auth0's users may have and idp's never do (`username`, `phone_number`): nothing matches."""
+
+    name: str
+
+    def match(self, value: Value) -> Condition:
+        return false()
+
+    def range(self, low: Bound, high: Bound, include_low: bool, include_high: bool) -> Condition:
+        return false()
+
+    def exists(self) -> Condition:
+        return false()
+
+
+@dataclass
+class ConstantTarget(Target):
+    """A text field every user has, with the same value: `identities.provider` is always auth0."""
+
+    name: str
+    text: str
+
+    def match(self, value: Value) -> Condition:
+        # The positions in the text the value so far can end at: linear, where a regular expression with
+        # many `*` could backtrack for ages.
+        ends = {0}
+        for token in (c for p in value.pieces for c in (p if isinstance(p, str) else [p])):
+            if token is ANY:
+                ends = set(range(min(ends), len(self.text) + 1)) if ends else ends
+            else:
+                ends = {i + 1 for i in ends if i < len(self.text) and token in (ONE, self.text[i])}
+        return true() if len(self.text) in ends else false()
+
+    def range(self, low: Bound, high: Bound, include_low: bool, include_high: bool) -> Condition:
+        above = low is None or (self.text >= low.text if include_low else self.text > low.text)
+        below = high is None or (self.text <= high.text if include_high else self.text < high.text)
+        return true() if above and below else false()
+
+    def exists(self) -> Condition:
+        return true()
+
+
 # Fields that match case-insensitively; a term without a field searches these.
 NORMALIZED = ("email", "name", "given_name", "family_name", "nickname")
 METADATA = {"app_metadata": User.app_metadata, "user_metadata": User.user_metadata}
@@ -437,8 +574,13 @@ def target(name: str, dialect: str) -> Target:
         "last_login": lambda: DateTarget(name, User.last_login_at),
         "logins_count": lambda: IntegerTarget(name, User.logins_count),
         "last_ip": lambda: TextTarget(name, User.last_ip, dialect),
-        "blocked": lambda: BoolTarget(name, False),
+        "blocked": lambda: BoolTarget(name, User.blocked),
         "identities.connection": lambda: ConnectionTarget(name, dialect),
+        "identities.provider": lambda: ConstantTarget(name, "auth0"),
+        "identities.isSocial": lambda: BoolTarget(name, False),
+        "username": lambda: AbsentTarget(name),
+        "phone_number": lambda: AbsentTarget(name),
+        "phone_verified": lambda: AbsentTarget(name),
         "migration": lambda: MigrationRoot(name),
         "migration.via": lambda: TextTarget(name, User.migrated_via, dialect),
         "migration.at": lambda: DateTarget(name, User.migrated_at),
@@ -461,7 +603,7 @@ Fields = Callable[[str, str], Target]  # a field's name and the dialect -> where
 class _Translator:
     def __init__(self, dialect: str, fields: Fields = target, defaults: Sequence[str] = NORMALIZED) -> None:
         self.dialect = dialect
-        self.terms = 0
+        self.terms = self.metadata_terms = 0
         self.fields, self.defaults = fields, defaults
 
     def node(self, item: tree.Item, field: str | None, depth: int) -> Condition:
@@ -474,7 +616,7 @@ class _Translator:
             if item.name == "_exists_":
                 if not isinstance(item.expr, tree.Word | tree.Phrase):
                     raise QueryError("_exists_ takes one field name")
-                return self._leaf(lambda: self.fields(_value(item.expr).text, self.dialect).exists())
+                return self._leaf(lambda: self._field(_value(item.expr).text).exists())
             return self.node(item.expr, item.name, down)
         if isinstance(item, tree.BaseGroup):
             return self.node(item.expr, field, down)
@@ -495,11 +637,10 @@ class _Translator:
         if isinstance(item, tree.Word | tree.Phrase):
             value = _value(item)
             if field is None:
-                return self._leaf(lambda: or_(*(self.fields(f, self.dialect).match(value)
-                                                for f in self.defaults)))
+                return self._leaf(lambda: or_(*(self._field(f).match(value) for f in self.defaults)))
             if not value.phrase and value.pieces == [ANY]:  # `field:*`: has the field
-                return self._leaf(lambda: self.fields(field, self.dialect).exists())
-            return self._leaf(lambda: self.fields(field, self.dialect).match(value))
+                return self._leaf(lambda: self._field(field).exists())
+            return self._leaf(lambda: self._field(field).match(value))
         kind = {tree.Regex: "Regular expressions", tree.Fuzzy: "Fuzzy searches",
                 tree.Proximity: "Proximity searches", tree.Boost: "Boosts"}.get(type(item), "This syntax")
         raise QueryError(f"{kind} are not supported in search")
@@ -510,8 +651,17 @@ class _Translator:
             raise QueryError(f"The query has more than {MAX_TERMS} terms")
         return make()
 
+    def _field(self, name: str) -> Target:
+        where = self.fields(name, self.dialect)
+        if isinstance(where, JsonTarget):
+            self.metadata_terms += 1
+            if self.metadata_terms > MAX_METADATA_TERMS:
+                raise QueryError(f"The query has more than {MAX_METADATA_TERMS} terms on app_metadata or "
+                                 "user_metadata")
+        return where
+
     def _range(self, item: tree.Range | tree.From | tree.To, field: str) -> Condition:
-        where = self.fields(field, self.dialect)
+        where = self._field(field)
         if isinstance(item, tree.Range):
             return where.range(_bound(item.low), _bound(item.high), item.include_low, item.include_high)
         bound = _bound(item.a)
@@ -548,3 +698,44 @@ def condition(query: str, dialect: str, fields: Fields = target,
     except Exception:  # the parser's own failures on strange input are the query's fault, not ours
         raise QueryError("Invalid query") from None
     return _Translator(dialect, fields, defaults).node(parsed, None, 0)
+
+
+PROGRESS_STEPS = 1000  # SQLite virtual-machine instructions between two looks at the clock
+QUERY_CANCELED = "57014"  # the SQLSTATE of a PostgreSQL statement that statement_timeout stopped
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Give the block's statements `seconds` (each, on PostgreSQL; all, on SQLite); past it, roll the
+    session back and raise QueryTimeout."""
+    connection = db.session.connection()  # begins the transaction the block's statements run in
+    postgres = connection.dialect.name == "postgresql"
+    raw = connection.connection.dbapi_connection
+    stopped = False
+    before: Any = None
+    if postgres:
+        before = connection.scalar(select(func.current_setting("statement_timeout")))
+        # LOCAL: it ends with the transaction, whatever happens to the block.
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}")
+    elif isinstance(raw, sqlite3.Connection):
+        deadline = time.monotonic() + seconds
+
+        def stop() -> int:
+            nonlocal stopped
+            stopped = time.monotonic() > deadline
+            return stopped  # not zero: SQLite interrupts the statement
+
+        raw.set_progress_handler(stop, PROGRESS_STEPS)
+    try:
+        yield
+    except DBAPIError as error:
+        if stopped or getattr(error.orig, "sqlstate", None) == QUERY_CANCELED:
+            db.session.rollback()
+            raise QueryTimeout(f"The search did not finish within {seconds:g} s") from None
+        raise
+    finally:
+        if isinstance(raw, sqlite3.Connection):
+            raw.set_progress_handler(None, 0)
+    if postgres and not connection.closed and connection.in_transaction():
+        # What follows in the same transaction gets the timeout it had.
+        connection.execute(select(func.set_config("statement_timeout", before, True)))

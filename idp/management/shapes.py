@@ -26,7 +26,7 @@ def user_object(user: User, connection_name: str) -> dict[str, Any]:
         "created_at": iso_time(user.created_at), "updated_at": iso_time(user.updated_at),
         "last_login": iso_time(user.last_login_at), "logins_count": user.logins_count or 0,
         "last_ip": user.last_ip, "app_metadata": user.app_metadata or {},
-        "user_metadata": user.user_metadata or {}, "blocked": False,
+        "user_metadata": user.user_metadata or {}, "blocked": user.blocked,
     }
     if user.migrated_at is not None:
         data["migration"] = {"via": user.migrated_via, "at": iso_time(user.migrated_at)}

@@ -32,6 +32,7 @@ from idp.web import error_page, per_ip
 bp = Blueprint("pages", __name__)
 
 WRONG_CREDENTIALS = "Wrong email or password."
+BLOCKED = "This account is blocked. Contact the administrator of the application."
 ACCOUNT_EXISTS = "An account with this email already exists. Sign in, or reset your password."
 UNAVAILABLE = "We can't {} right now. Please try again in a few minutes."
 
@@ -144,6 +145,9 @@ def login() -> BaseResponse:
         _log_failure(events.WRONG_PASSWORD if known else events.UNKNOWN_USER, WRONG_CREDENTIALS, store,
                      waiting, user=owner, email=email)
         return _page("login.html", 400, form=form, waiting=waiting, error=WRONG_CREDENTIALS)
+    if verified.user.blocked:  # said only to who knows the password
+        _log_failure(events.FAILED_LOGIN, "user is blocked", store, waiting, user=verified.user)
+        return _page("login.html", 403, form=form, waiting=waiting, error=BLOCKED)
     throttle.clear(store.id, email)  # before the sign-in's transaction: counters write on their own
     if not still_verified(verified):  # a reset changed the password since it was checked
         _log_failure(events.FAILED_LOGIN, "The password changed during the sign-in.", store, waiting,

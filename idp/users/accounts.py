@@ -75,6 +75,14 @@ def sign_out_everywhere(user_id: str, keep: str | None = None) -> None:
     end_user_sessions(user_id, keep=keep)
 
 
+def set_blocked(user: User, blocked: bool) -> None:
+    """Block or unblock a user; blocking ends their sessions and everything issued to their apps. The
+    caller commits."""
+    if blocked and not user.blocked:
+        sign_out_everywhere(user.id)
+    user.blocked = blocked
+
+
 def check_password(user: User | None, password: str) -> Verified | None:
     """Say whether the password is right; no user costs the same time (a dummy verify)."""
     password_hash, changed_at = (user.password_hash, user.password_changed_at) if user else (None, None)

@@ -4,7 +4,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import Model, UTCDateTime, utcnow
@@ -55,6 +55,8 @@ class User(Model):
     migrated_via: Mapped[str | None] = mapped_column(String(32), index=True)
     # Sign-ins that started a session, and the client address of the last one (Auth0's fields).
     logins_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A blocked user cannot sign in (Auth0's `blocked`); blocking ends their sessions and grants.
+    blocked: Mapped[bool] = mapped_column(default=False, server_default=false())
     last_ip: Mapped[str | None] = mapped_column(String(64))
 
 

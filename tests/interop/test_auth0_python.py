@@ -1,6 +1,8 @@
 """Auth0's Python SDK v5 (auth0-python, httpx) manages idp's users, unchanged apart from its domain."""
 
+import json
 import ssl
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -177,3 +179,28 @@ def test_logs(tenant: Tenant, sdk: ManagementClient) -> None:
     assert logs[0].log_id is not None
     one = sdk.logs.get(logs[0].log_id)
     assert one.log_id == logs[0].log_id and one.type == "sapi"
+
+
+def test_bulk_import_job_and_its_errors(tenant: Tenant, sdk: ManagementClient) -> None:
+    """A users file of 1,100 users through the SDK's jobs client: the job runs in the served provider's
+    background, its errors come back redacted, and the pager walks every imported user."""
+    tag = uuid.uuid4().hex[:8]
+    users = [{"email": f"imp{n:05d}-{tag}@jobs.example", "user_id": f"{tag}-{n:05d}",
+              "app_metadata": {"batch": tag}} for n in range(1_100)]
+    users.append({"email": "not-an-email", "password_hash": "$2b$10$" + "a" * 53})
+    job = sdk.jobs.users_imports.create(users=("users.json", json.dumps(users).encode(), "application/json"),
+                                        connection_id=NATIVE_ID, upsert=False, external_id=tag)
+    assert job.status == "pending" and job.type == "users_import" and job.external_id == tag
+    deadline = time.monotonic() + 60
+    while (status := sdk.jobs.get(job.id)).status not in ("completed", "failed"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status.status == "completed" and status.summary is not None
+    assert (status.summary.inserted, status.summary.failed, status.summary.total) == (1_100, 1, 1_101)
+    errors = sdk.jobs.errors.get(job.id)
+    assert isinstance(errors, list) and len(errors) == 1
+    assert errors[0].errors is not None and errors[0].errors[0].code == "FORMAT"
+    assert errors[0].user is not None and errors[0].user["password_hash"] == "*****"
+    pager = sdk.users.list(q=f"app_metadata.batch:{tag}", per_page=100, sort="email:1")
+    emails = [user.email for user in pager]
+    assert len(emails) == 1_100 and emails[0] == f"imp00000-{tag}@jobs.example"

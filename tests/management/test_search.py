@@ -1,13 +1,17 @@
 """GET /api/v2/users: Auth0's user search, paging, totals, sort and fields, alike on SQLite and PostgreSQL."""
 
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select, text
 
 from idp.connections.models import NATIVE_ID
 from idp.db import db, utcnow
+from idp.events.models import LogEvent
+from idp.management import search
 from idp.users.models import User
+from tests.management.conftest import Api, add_user, at, management_token
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -197,3 +201,205 @@ def test_one_user_by_id(api, people):
     assert missing.status_code == 404
     assert missing.json == {"statusCode": 404, "error": "Not Found", "message": "The user does not exist.",
                             "errorCode": "inexistent_user"}
+
+
+@pytest.mark.parametrize(("q", "expected"), [
+    # A date as a bound: inclusive takes in its whole day, exclusive leaves it all out (alan: 09:30).
+    ("last_login:[2023-01-01 TO 2023-03-03]", {"u-alan"}),
+    ("last_login:[2023-01-01 TO 2023-03-03}", set()),
+    ("last_login:{2023-03-03 TO *]", {"u-ada"}),
+    ("last_login:[2023-03-03 TO *]", {"u-ada", "u-alan"}),
+    ("last_login:>2023-03-03", {"u-ada"}),
+    ("last_login:>=2023-03-03", {"u-ada", "u-alan"}),
+    ("last_login:<=2023-03-03", {"u-alan"}),
+    ("last_login:<2023-03-03", set()),
+    ("last_login:2023-03-03", {"u-alan"}),
+    # Years and months, with the same rounding.
+    ("last_login:{2017-11 TO 2017-12]", set()),
+    ("last_login:{2023-02 TO 2024-03}", {"u-alan"}),
+    ("last_login:{2023-03 TO 2024-03]", {"u-ada"}),
+    ("last_login:[2023-03 TO 2023-03]", {"u-alan"}),
+    ("created_at:[2020 TO *]", ALL),
+    ("created_at:2023", {"u-alan", "u-bob"}),
+    ("created_at:{2020 TO 2023]", {"u-grace", "u-alan", "u-bob"}),
+    ("created_at:2024-02", {"u-ada2"}),
+    ("created_at:<2021", {"u-ada"}),
+    ("created_at:>2023", {"u-carol", "u-ada2"}),
+    ("created_at:[2023-12 TO 2024-01]", {"u-carol"}),
+    # Times round at the precision they are given in (alan was created at 2023-02-02T12:00:00).
+    ("created_at:{2023-02-02T12:00:00 TO *]", {"u-bob", "u-carol", "u-ada2"}),
+    ("created_at:{2023-02-02T11:59:59.999 TO *]", {"u-alan", "u-bob", "u-carol", "u-ada2"}),
+    ("created_at:[* TO 2023-02-02T11:59:59]", {"u-ada", "u-grace"}),
+    ("created_at:[* TO 2023-02-02T12:00]", {"u-ada", "u-grace", "u-alan"}),
+    ("created_at:{* TO 2023-02-02T12:00:00.000Z}", {"u-ada", "u-grace"}),
+    ("created_at:[* TO 2023-02-02T12:00:00.000Z]", {"u-ada", "u-grace", "u-alan"}),
+    ('created_at:"2023-02-02T12"', {"u-alan"}),
+    ('created_at:"2023-02-02T14:00:00+02:00"', {"u-alan"}),
+    ('created_at:"2023-02-02T11:30-00:30"', {"u-alan"}),
+])
+def test_dates_round_as_elasticsearch_does(api, people, q, expected):
+    assert api.ids(q) == expected
+
+
+@pytest.mark.parametrize("q", [
+    "created_at:2023-13", "created_at:2023-02-30", "created_at:202", "created_at:[2020 TO 20x]",
+    'created_at:"2023-02-02T12:00:00+25:00"', 'created_at:"2023-02-02T25:00"', "created_at:0001",
+    "created_at:2023-1", "created_at:2023-01-01T", 'created_at:"2023-02-02 12:00:00 UTC"',
+])
+def test_invalid_dates_are_a_400(api, people, q):
+    response = api.get("/users", q=q)
+    assert response.status_code == 400 and "date" in response.json["message"], response.text
+
+
+@pytest.fixture
+def more_people(people: dict[str, User]) -> dict[str, User]:
+    """Users with accented names and with arrays in their metadata, beside `people`."""
+    users = {
+        "odon": add_user(
+            "u-odon", "Odon@Example.com", name="Ödön Élan", given_name="Ödön", nickname="Éva",
+            created_at=at("2024-05-05T00:00:00"), updated_at=at("2024-05-05T00:00:00"),
+            app_metadata={"roles": ["admin", "user"], "levels": [1, 2.5], "flags": [True, "x"]},
+            user_metadata={"addresses": {"cities": ["Paris", "Lyon"]}}),
+        "solo": add_user(
+            "u-solo", "solo@example.com", created_at=at("2024-05-06T00:00:00"),
+            updated_at=at("2024-05-06T00:00:00"), app_metadata={"roles": "admin"}),
+        "members": add_user(
+            "u-members", "members@example.com", created_at=at("2024-05-07T00:00:00"),
+            updated_at=at("2024-05-07T00:00:00"), app_metadata={"roles": {"admin": "admin"}, "levels": []}),
+    }
+    db.session.commit()
+    return users
+
+
+MORE = ALL | {"u-odon", "u-solo", "u-members"}
+
+
+@pytest.mark.parametrize(("q", "expected"), [
+    # Folded beyond ASCII, alike on both databases.
+    ('name:"Ödön Élan"', {"u-odon"}),
+    ('name:"ÖDÖN ÉLAN"', {"u-odon"}),
+    ('name:"ödön élan"', {"u-odon"}),
+    ("nickname:ÉVA", {"u-odon"}),
+    ("nickname:éva", {"u-odon"}),
+    ("name:Ödön*", {"u-odon"}),
+    ("name:*ÉLAN", {"u-odon"}),
+    ("given_name:ö?ön", {"u-odon"}),
+    ("given_name:[ÖA TO ÖZ]", {"u-odon"}),  # a range compares the folded text
+    ("ÉVA", {"u-odon"}),
+    ("élan", set()),  # a whole field, as in ASCII
+    ("NOT nickname:ÉVA", MORE - {"u-odon"}),
+    # An array matches when one of its elements does; objects do not.
+    ("app_metadata.roles:admin", {"u-odon", "u-solo"}),
+    ('app_metadata.roles:"admin"', {"u-odon", "u-solo"}),
+    ("app_metadata.roles:adm*", {"u-odon", "u-solo"}),
+    ("app_metadata.roles:user", {"u-odon"}),
+    ("app_metadata.roles:Admin", set()),
+    ("app_metadata.roles:[a TO b]", {"u-odon", "u-solo"}),
+    ("NOT app_metadata.roles:admin", MORE - {"u-odon", "u-solo"}),
+    ("app_metadata.roles:admin AND app_metadata.roles:user", {"u-odon"}),
+    ("app_metadata.levels:2.5", {"u-odon"}),
+    ('app_metadata.levels:"2.5"', set()),
+    ("app_metadata.levels:[2 TO 5]", {"u-odon"}),
+    ("app_metadata.levels:{2.5 TO *]", set()),
+    ("app_metadata.flags:true", {"u-odon"}),
+    ("app_metadata.flags:false", set()),
+    ("app_metadata.flags:x", {"u-odon"}),
+    ('user_metadata.addresses.cities:"Paris"', {"u-odon"}),
+    ("user_metadata.addresses.cities:Ly*", {"u-odon"}),
+    ("user_metadata.addresses:Paris", set()),
+    # _exists_ as before: a path with any value but null, an empty array and an object included.
+    ("_exists_:app_metadata.roles", {"u-odon", "u-solo", "u-members"}),
+    ("_exists_:app_metadata.levels", {"u-odon", "u-members"}),
+    ("app_metadata.roles:*", {"u-odon", "u-solo", "u-members"}),
+])
+def test_accents_and_arrays(api, more_people, q, expected):
+    assert api.ids(q) == expected
+
+
+@pytest.mark.parametrize(("q", "expected"), [
+    ("username:ada", set()),
+    ("username:*", set()),
+    ("_exists_:username", set()),
+    ("NOT username:ada", ALL),
+    ("phone_number:\\+15551234", set()),
+    ("_exists_:phone_number", set()),
+    ("phone_verified:true", set()),
+    ("phone_verified:false", set()),
+    ("identities.provider:auth0", ALL),
+    ("identities.provider:auth*", ALL),
+    ("identities.provider:google-oauth2", set()),
+    ("identities.provider:[a TO b]", ALL),
+    ("_exists_:identities.provider", ALL),
+    ("identities.isSocial:false", ALL),
+    ("identities.isSocial:true", set()),
+    ("identities.user_id:u-ada", {"u-ada"}),
+    ("identities.provider:auth0 AND identities.isSocial:false AND name:ada*", {"u-ada", "u-ada2"}),
+])
+def test_fields_idp_users_have_one_way_or_never(api, people, q, expected):
+    assert api.ids(q) == expected
+
+
+def test_the_log_search_folds_beyond_ascii_too(app, api):
+    db.session.add_all([
+        LogEvent(log_id="0001", type="s", user_name="Éva@Example.com", description="Connexion réussie",
+                 client_name="Café"),
+        LogEvent(log_id="0002", type="s", user_name="eva@example.com", description="ok", client_name="Shop"),
+    ])
+    db.session.commit()
+    reader = Api(app.test_client(), management_token(app, scope="read:logs"))
+
+    def found(q: str) -> set[str]:
+        response = reader.get("/logs", q=q)
+        assert response.status_code == 200, response.text
+        return {row["log_id"] for row in response.json}
+
+    assert found("user_name:ÉVA@EXAMPLE.COM") == {"0001"}
+    assert found('description:"CONNEXION RÉUSSIE"') == {"0001"}
+    assert found("client_name:CAF*") == {"0001"}
+    assert found("CAFÉ") == {"0001"}
+    assert found("user_name:eva*") == {"0002"}
+
+
+def test_metadata_terms_are_capped(api, people):
+    nineteen = " OR ".join(f"app_metadata.plan:p{i}" for i in range(search.MAX_METADATA_TERMS - 1))
+    assert api.ids(nineteen + " OR user_metadata.lang:en") == {"u-ada", "u-carol"}
+    response = api.get("/users", q=nineteen + " OR user_metadata.lang:en OR _exists_:app_metadata.plan")
+    assert response.status_code == 400
+    assert response.json["message"] == (f"The query has more than {search.MAX_METADATA_TERMS} terms on "
+                                         "app_metadata or user_metadata")
+    # Other terms count only towards the overall cap.
+    assert api.ids(nineteen + " OR " + " OR ".join(["name:x"] * 150)) == set()
+
+
+SLOW = {
+    "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) "
+              "SELECT count(*) FROM n",
+    "postgresql": "SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b",
+}
+
+
+def test_a_search_past_its_time_limit_is_stopped(app, people, database_url):
+    dialect = db.engine.dialect.name
+    started = time.monotonic()
+    with pytest.raises(search.QueryTimeout), search.time_limit(0.2):
+        db.session.execute(text(SLOW[dialect])).scalar()
+    assert time.monotonic() - started < 2
+    # The session is usable afterwards, and the limit went with the transaction.
+    assert db.session.scalar(select(func.count()).select_from(User)) == 6
+    if dialect == "postgresql":
+        assert db.session.scalar(text("SHOW statement_timeout")) == "0"
+
+
+def test_a_search_within_its_time_limit_runs(app, people, database_url):
+    dialect = db.engine.dialect.name
+    with search.time_limit(0.2):
+        assert db.session.scalar(select(func.count()).select_from(User)) == 6
+        where = search.condition("name:ada* AND app_metadata.plan:gold", dialect)
+        assert db.session.scalars(select(User.id).where(where)).all() == ["u-ada"]
+    if dialect == "postgresql":
+        assert db.session.scalar(text("SHOW statement_timeout")) == "0"  # restored within the transaction
+    time.sleep(0.25)  # past the deadline: a handler left behind would now interrupt SQLite
+    counted = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) " \
+              "SELECT count(*) FROM n"
+    assert db.session.scalar(text(counted)) == 100000
+    db.session.commit()

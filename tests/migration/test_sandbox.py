@@ -272,12 +272,16 @@ def test_output_is_truncated(pool: Pool) -> None:
     assert len(outcome.output) < 70_000 and outcome.output.endswith("bytes of output dropped]")
 
 
-def test_values_that_are_not_json_dicts_are_bad_results(pool: Pool) -> None:
-    for body in ("import datetime\n    return {'at': datetime.datetime.now()}", "return 'lin@example.com'",
-                 "return {'x': float('nan')}", "return [1, 2]"):
+def test_values_that_are_not_json_are_bad_results(pool: Pool) -> None:
+    for body in ("import datetime\n    return {'at': datetime.datetime.now()}", "return {'x': float('nan')}",
+                 "return {1, 2}", "return b'bytes'"):
         with pytest.raises(BadResult):
             pool.call(f"def f():\n    {body}\n", "f", [])
     assert pool.call(SCRIPT, "pid", []).value  # the worker survives
+    # Any JSON value comes back as it is: each caller checks the shape its function promises.
+    for body, value in (("return 'lin@example.com'", "lin@example.com"), ("return [1, 2]", [1, 2]),
+                        ("return 2500", 2500), ("return None", None)):
+        assert pool.call(f"def f():\n    {body}\n", "f", []).value == value
 
 
 def test_concurrent_calls_share_a_small_pool() -> None:
