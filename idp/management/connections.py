@@ -42,7 +42,7 @@ DEFAULT_TAKE = 50
 MAX_BODY = 1_048_576  # Auth0's largest payload: room for two scripts of 100,000 characters
 # What PATCH may change, and what it may only send back unchanged (or not at all).
 OPTIONS = {"enabledDatabaseCustomization", "import_mode", "customScripts", "configuration"}
-SCRIPTS = ("login", "get_user")
+SCRIPTS = ("login", "get_user", *registry.OPTIONAL)  # idp's own two, count_users and export_users, too
 READ_ONLY = {"id", "name", "strategy", "realms", "enabled_clients", "is_domain_connection"}
 MAX_CONFIGURATION_KEYS, MAX_KEY, MAX_VALUE = 100, 255, 10_000
 # What redact.mask makes of a value: sent back, it stands for the stored value, never for a new one.
@@ -71,8 +71,8 @@ def connection_object(connection: Connection, clients: list[str]) -> dict[str, A
     if connection.migrating:
         options = {
             "enabledDatabaseCustomization": True, "import_mode": True,
-            "customScripts": {"login": connection.login_script or "",
-                              "get_user": connection.get_user_script or ""},
+            "customScripts": {name: getattr(connection, f"{name}_script") or "" for name in SCRIPTS
+                              if name not in registry.OPTIONAL or getattr(connection, f"{name}_script")},
             "configuration": connection.masked_configuration(),
         }
     return {"id": connection.id, "name": connection.name, "strategy": STRATEGY, "enabled_clients": clients,
@@ -168,10 +168,10 @@ def _scripts(value: Any) -> dict[str, str]:
         raise invalid_body("'options.customScripts' must be an object")
     for name in sorted(value):
         if name not in SCRIPTS:
-            raise invalid_body(f"'options.customScripts.{str(name)[:64]}': idp runs only the login and "
-                               "get_user scripts")
+            raise invalid_body(f"'options.customScripts.{str(name)[:64]}': idp runs only the login, "
+                               "get_user, count_users and export_users scripts")
     for name, source in value.items():
-        if not isinstance(source, str) or not source:
+        if not isinstance(source, str) or not (source or name in registry.OPTIONAL):
             raise invalid_body(f"'options.customScripts.{name}' must be a non-empty string")
     return dict(value)
 
@@ -229,7 +229,8 @@ def update_connection(connection_id: str) -> Response:
                      if "configuration" in options else None)
     try:
         registry.configure(connection, migrating=migrating, login=scripts.get("login"),
-                           get_user=scripts.get("get_user"), configuration=configuration)
+                           get_user=scripts.get("get_user"), count_users=scripts.get("count_users"),
+                           export_users=scripts.get("export_users"), configuration=configuration)
     except registry.HasUsers:
         raise ApiError(400, HAS_USERS, "invalid_body") from None
     except registry.InvalidConnection as error:

@@ -224,6 +224,15 @@ def test_patch_scripts_checks_each_and_names_the_line(call, migrating):
     assert_error(call("PATCH", path, {"options": {"customScripts": {"login": too_long}}}), 400,
                  "invalid_body", "longer than 100000")
     assert stored(migrating.id).login_script == GOOD_LOGIN
+    # The optional count_users and export_users: shown once set, removed with "".
+    count = "def count_users(configuration):\n    return 3\n"
+    answer = call.ok("PATCH", path, {"options": {"customScripts": {"count_users": count}}})
+    assert answer["options"]["customScripts"]["count_users"] == count
+    assert_error(call("PATCH", path, {"options": {"customScripts": {"export_users": count}}}), 400,
+                 "invalid_body", "no function `export_users`")
+    answer = call.ok("PATCH", path, {"options": {"customScripts": {"count_users": ""}}})
+    assert "count_users" not in answer["options"]["customScripts"]
+    assert stored(migrating.id).count_users_script is None
 
 
 def test_native_and_plain_connections_get_no_scripts(call, plain):
