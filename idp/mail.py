@@ -324,16 +324,18 @@ def _failed(item: mail_queue.Claim, error: Exception) -> None:
     """Try a failed row again after a longer wait, or drop it once MAIL_GIVE_UP_AFTER has passed."""
     config = current_app.config
     if isinstance(error, Undecryptable):  # retrying cannot help: drop it now, with one line
-        if mail_queue.finish(item):
+        dropped = mail_queue.finish(item)
+        db.session.commit()  # before saying so: whoever reads the log finds the row gone
+        if dropped:
             logger.error("%s dropped: %s", item.label, error)
-        db.session.commit()
         return
     expected = isinstance(error, MailError)
     reason = str(error) if expected else f"{type(error).__name__}: {error}"
     delay = min(config["MAIL_RETRY_INITIAL"] * 2 ** min(item.attempts - 1, 32), config["MAIL_RETRY_MAX"])
     if time.time() + delay > item.created_at + config["MAIL_GIVE_UP_AFTER"]:
         _drop(item, item.attempts, reason, None if expected else error)
-    elif mail_queue.retry(item, delay, reason):
+        return
+    if mail_queue.retry(item, delay, reason):
         # The label only, never the message: its links carry single-use tokens.
         logger.warning("%s failed (attempt %d), trying again in %.3g s: %s", item.label, item.attempts,
                        delay, reason, exc_info=None if expected else error)
@@ -341,8 +343,10 @@ def _failed(item: mail_queue.Claim, error: Exception) -> None:
 
 
 def _drop(item: mail_queue.Claim, attempts: int, reason: str, error: Exception | None = None) -> None:
-    """Delete a row that is past saving, saying why; the caller commits."""
-    if mail_queue.finish(item):
+    """Delete a row that is past saving and commit, then say why (whoever reads the log finds it gone)."""
+    dropped = mail_queue.finish(item)
+    db.session.commit()
+    if dropped:
         logger.error("%s dropped after %d failed attempts: %s", item.label, attempts, reason, exc_info=error)
 
 
@@ -355,7 +359,6 @@ def _send_one() -> bool:
     if time.time() >= item.created_at + config["MAIL_GIVE_UP_AFTER"]:  # e.g. no sender ran for days:
         # too late to be of use (its links have expired), so this claim is no attempt.
         _drop(item, item.attempts - 1, f"not sent within MAIL_GIVE_UP_AFTER; last error: {item.last_error}")
-        db.session.commit()
         return True
     try:
         _carry_out(item)

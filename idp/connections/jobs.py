@@ -322,11 +322,14 @@ def _stop(engine: Engine) -> None:
             return
         _runner.update(app=None, engine=None)
         _runner["wake"].set()
-        thread, pool = _runner["thread"], _runner["pool"]
+        thread = _runner["thread"]
     if thread is not None and thread is not threading.current_thread():
         thread.join(LEASE)
-    for each in {pool, engine.pool} - {None}:
-        each.dispose()
+    with _lock:
+        pool = _runner["pool"]  # read after the round: it may have begun just before the disposal
+    engine.pool.dispose()
+    if pool is not None:
+        pool.dispose()
 
 
 def _check_once() -> None:

@@ -18,6 +18,7 @@ from flask import Flask, current_app
 from sqlalchemy import event, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import Pool
 
 from idp import cache
 from idp.db import db
@@ -40,6 +41,8 @@ class _Batch:
         self.rows: list[dict[str, Any]] = []
         self.dropped = 0
         self.timer: threading.Timer | None = None
+        self.writing = threading.Lock()  # one write at a time: a disposal waits for the one under way
+        self.pool: Pool | None = None  # the pool the last write took its connection from
 
     def schedule(self, key: str, delay: float) -> None:
         """Start the timer unless it runs already; the caller holds the lock."""
@@ -107,7 +110,8 @@ def flush_current() -> None:
 
 def _write(key: str, batch: _Batch, rows: list[dict[str, Any]]) -> None:
     try:
-        with batch.app.app_context():  # a session of its own, even inside a request of the same app
+        with batch.writing, batch.app.app_context():  # a session of its own, even inside a request
+            batch.pool = db.engine.pool
             db.session.execute(insert(LogEvent), rows)
             db.session.commit()
     except SQLAlchemyError as error:
@@ -120,9 +124,16 @@ def _write(key: str, batch: _Batch, rows: list[dict[str, Any]]) -> None:
 
 
 def _disposed(key: str, engine: Engine) -> None:
-    """Write an app's queued events when it lets go of its database, then close what that opened."""
+    """Write an app's queued events when it lets go of its database, then close what writing opened
+    (a write under way at the disposal gave its connection back to the pool the engine dropped)."""
+    batch = _batches.get(key)
+    if batch is not None:
+        with batch.writing:
+            pass  # the write under way ends first
     flush(key)
     engine.pool.dispose()
+    if batch is not None and batch.pool is not None:
+        batch.pool.dispose()
 
 
 def forget() -> None:
