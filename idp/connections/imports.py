@@ -1,8 +1,9 @@
 """Moving many users into a connection at once, with the password hashes they had: the rest of a legacy
-store (`idp migration finish`), a page of export_users at a time.
+store (`idp migration finish`, a page of export_users at a time) and Auth0 users files (`jobs.py`).
 
-A page is one transaction: its users, their migration events and the export's cursor commit together,
-so an interrupted run resumes after the last page it finished and a second run imports nothing new. A
+A page is one transaction: its users, their migration events and where the next page starts (the
+export's cursor, a job's position) commit together, so an interrupted run resumes after the last page
+it finished and a second run imports nothing new. A
 user already in idp (moved over by a sign-in meanwhile, or by an earlier run) is skipped, never
 duplicated: the insert skips whatever row would break the table's unique keys, and what it skipped is
 then sorted into "already here" and "refused" (an id that belongs to a user with another email).
@@ -66,7 +67,7 @@ class Summary:
             self.errors.append(f"{email}: {reason}")
 
     def as_dict(self) -> dict[str, Any]:
-        """The summary as JSON (Auth0's job summary, and the refusals)."""
+        """The summary as JSON, for the `sui` log event."""
         return {"inserted": self.inserted, "skipped": self.skipped, "failed": self.failed,
                 "total": self.total, "errors": self.errors}
 
