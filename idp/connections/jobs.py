@@ -17,11 +17,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from sqlalchemy import JSON, Double, ForeignKey, LargeBinary, String, Text, delete, event, select, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.pool import Pool
 
 from idp.connections import imports, users_file
 from idp.connections.models import Connection
@@ -267,8 +268,9 @@ def _unfinished() -> bool:
 
 
 # A runner thread per process while jobs are unfinished (another process's, too: it may die).
-_runner: dict[str, Any] = {"thread": None, "app": None, "engine": None, "pool": None, "kicked": False,
+_runner: dict[str, Any] = {"thread": None, "app": None, "engine": None, "round": None, "kicked": False,
                            "wake": threading.Event()}
+_used: "weakref.WeakKeyDictionary[Engine, Pool]" = weakref.WeakKeyDictionary()  # the pool a round used
 _lock = threading.Lock()
 _watched: "weakref.WeakSet[Engine]" = weakref.WeakSet()  # engines whose disposal stops the runner
 _CHECKED = "idp.import_jobs_checked"
@@ -284,11 +286,20 @@ def _loop() -> None:
         if app is not None:
             try:
                 with app.app_context():
-                    _runner["pool"] = db.engine.pool  # what this round's connections come from
-                    for job_id in _due():
-                        run(job_id)
-                    unfinished = _unfinished()
-                    db.session.remove()
+                    with _lock:  # what this round's connections come from, for _stop
+                        stopped = _runner["app"] is not app  # its database let go meanwhile
+                        if not stopped:
+                            _runner["round"] = db.engine
+                            _used[db.engine] = db.engine.pool
+                    try:
+                        if not stopped:
+                            for job_id in _due():
+                                run(job_id)
+                            unfinished = _unfinished()
+                            db.session.remove()
+                    finally:
+                        with _lock:
+                            _runner["round"] = None
             except SQLAlchemyError as error:
                 logger.error("import jobs unreachable, trying again in %g s: %s", POLL, type(error).__name__)
             except Exception:
@@ -315,29 +326,38 @@ def start() -> None:
 
 
 def _stop(engine: Engine) -> None:
-    """The app the runner works for let go of its database (a test's): wait for the runner's round to
-    end, then close the connection it used, which went back to a pool the engine dropped."""
+    """An app let go of its database (a test's): the runner stops working for it, a round under way
+    with it ends first, and the connections it used, which went back to a pool the engine dropped,
+    are closed."""
     with _lock:
-        if _runner["engine"] is not engine:
-            return
-        _runner.update(app=None, engine=None)
-        _runner["wake"].set()
-        thread = _runner["thread"]
-    if thread is not None and thread is not threading.current_thread():
-        thread.join(LEASE)
+        if _runner["engine"] is engine:
+            _runner.update(app=None, engine=None)
+            _runner["wake"].set()
+    deadline = time.monotonic() + LEASE
+    while time.monotonic() < deadline and threading.current_thread() is not _runner["thread"]:
+        with _lock:
+            if _runner["round"] is not engine:
+                break
+        time.sleep(0.01)
     with _lock:
-        pool = _runner["pool"]  # read after the round: it may have begun just before the disposal
+        pool = _used.pop(engine, None)
     engine.pool.dispose()
     if pool is not None:
         pool.dispose()
 
 
 def _check_once() -> None:
-    """At an app's first request: look for the jobs a stopped process left (they survive restarts), in
-    the runner, which ends at once if there are none: the request does not wait for the database."""
+    """At an app's first request: take up the jobs a stopped process left (they survive restarts)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if not app.extensions.get(_CHECKED):
-        app.extensions[_CHECKED] = True
+    if app.extensions.get(_CHECKED) or request.endpoint == "oauth.healthz":
+        return  # a health probe checks the database its own way, within its own timeout
+    try:
+        unfinished = _unfinished()
+    except SQLAlchemyError:
+        db.session.rollback()
+        return  # the database is unreachable: this request meets that itself; look again at the next
+    app.extensions[_CHECKED] = True
+    if unfinished:
         start()
 
 
@@ -349,7 +369,7 @@ def init_app(app: Flask) -> None:
 def _after_fork() -> None:
     global _lock
     _lock = threading.Lock()  # a fork may happen while another thread holds it; the runner stays there
-    _runner.update(thread=None, app=None, engine=None, pool=None, kicked=False, wake=threading.Event())
+    _runner.update(thread=None, app=None, engine=None, round=None, kicked=False, wake=threading.Event())
 
 
 os.register_at_fork(after_in_child=_after_fork)
