@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pytest
+from argon2 import PasswordHasher
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -122,3 +124,16 @@ def eventually(check: Callable[[], T], timeout: float = 10) -> T:
         assert time.monotonic() < deadline, f"not within {timeout} s"
         time.sleep(0.02)
     return value
+
+
+def count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every argon2id hash computed from now on (what sign-up's timing depends on)."""
+    computed: list[str] = []
+    original = PasswordHasher.hash
+
+    def counting(self: PasswordHasher, password: str | bytes, **options: Any) -> str:
+        computed.append(original(self, password, **options))
+        return computed[-1]
+
+    monkeypatch.setattr(PasswordHasher, "hash", counting)
+    return computed

@@ -14,7 +14,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from flask import Flask, current_app, request
@@ -35,6 +35,7 @@ CHUNK = 1024 * 1024  # bytes of the file per stored chunk
 PAGE = 500  # users per transaction
 LEASE = 60.0  # seconds a runner holds a job between two pages before another may take it over
 POLL = 5.0  # seconds between two looks for jobs to run
+KEPT = timedelta(hours=24)  # how long an ended job and its errors are kept, as Auth0 keeps them
 PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
 
 
@@ -108,10 +109,27 @@ class ImportFailure(Model):
     errors: Mapped[list[dict[str, str]]] = mapped_column(JSON)
 
 
+def get(job_id: str) -> ImportJob | None:
+    """Return a job, unless there is none or it ended longer than KEPT ago."""
+    job = db.session.get(ImportJob, job_id)
+    if job is None or (job.status in (COMPLETED, FAILED) and job.created_at < utcnow() - KEPT):
+        return None
+    return job
+
+
+def prune() -> None:
+    """Delete the jobs that ended longer than KEPT ago, with their errors."""
+    ended = select(ImportJob.id).where(ImportJob.status.in_((COMPLETED, FAILED)),
+                                       ImportJob.created_at < utcnow() - KEPT)
+    db.session.execute(delete(ImportFailure).where(ImportFailure.job_id.in_(ended)))
+    db.session.execute(delete(ImportJob).where(ImportJob.id.in_(ended.scalar_subquery())))
+
+
 def create(connection: Connection, upload: IO[bytes], *, upsert: bool, external_id: str | None = None,
            send_completion_email: bool = False) -> ImportJob:
     """Store an uploaded file as a pending job; users_file.FileInvalid (and nothing kept) if it is not
-    a JSON array."""
+    a JSON array. Old jobs go first."""
+    prune()
     job = ImportJob(id="job_" + secrets.token_hex(8), connection_id=connection.id, status=PENDING,
                     upsert=upsert, external_id=external_id, send_completion_email=send_completion_email)
     db.session.add(job)

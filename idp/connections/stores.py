@@ -14,6 +14,7 @@ from idp.db import db
 from idp.users import accounts
 from idp.users.accounts import UserExists, Verified
 from idp.users.models import User
+from idp.users.passwords import hash_password
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,13 @@ class NativeStore:
 
     def create(self, email: str, password: str | None, **profile: object) -> User:
         """Create a user with an argon2id-hashed password; UserExists if the email is taken."""
-        return accounts.create_user(email, password, self.id, **profile)
+        # Hashed first, so that an email already taken costs the same time as a new one.
+        password_hash = hash_password(password) if password else None
+        self._refuse_taken(email)
+        return accounts.add_user(email, password_hash, self.id, **profile)
+
+    def _refuse_taken(self, email: str) -> None:
+        """Raise UserExists if a user elsewhere has this email (add_user looks here)."""
 
     def taken(self, email: str) -> bool:
         """Say whether a user of this store has this email (for a user changing theirs to it)."""
@@ -77,11 +84,10 @@ class MigratingStore(NativeStore):
         """Check the password here, or, the first time, against the legacy store (moving the user over)."""
         return legacy.authenticate(self.connection, email, password)
 
-    def create(self, email: str, password: str | None, **profile: object) -> User:
-        """Create a user, unless the legacy store has one with this email (who moves over instead)."""
+    def _refuse_taken(self, email: str) -> None:
+        """Raise UserExists if the legacy store has a user with this email (who moves over instead)."""
         if legacy.legacy_profile(self.connection, email, "signup") is not None:
             raise UserExists(email)
-        return super().create(email, password, **profile)
 
     def taken(self, email: str) -> bool:
         """Say whether a user here, or a legacy user not moved over yet, has this email."""

@@ -9,7 +9,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -191,18 +191,21 @@ def _number(params: dict[str, str], name: str, default: int, largest: int) -> in
     return int(text)
 
 
-def _flag(params: dict[str, str], name: str, default: bool) -> bool:
+def flag(params: Mapping[str, str], name: str, default: bool, body: bool = False) -> bool:
+    """A boolean as the SDKs send them in a query string (or a multipart body): "true" or "false"."""
     text = params.get(name)
     if text is None:
         return default
     if text not in ("true", "false"):
+        if body:
+            raise ApiError(400, f"Payload validation error: '{name}' must be true or false", "invalid_body")
         raise invalid_query(f"Query validation error: '{name}' must be true or false")
     return text == "true"
 
 
 def _projection(params: dict[str, str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """`fields` and `include_fields`: the user object's fields to keep (or to leave out)."""
-    include = _flag(params, "include_fields", True)
+    include = flag(params, "include_fields", True)
     text = params.get("fields")
     if text is None or not text.strip():
         return lambda user: user
@@ -265,7 +268,7 @@ def list_users() -> Response:
         raise invalid_query("Query validation error: only search_engine v3 is supported")
     page = _number(params, "page", 0, MAX_PAGE)
     per_page = _number(params, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
-    include_totals = _flag(params, "include_totals", False)
+    include_totals = flag(params, "include_totals", False)
     project = _projection(params)
     dialect = _dialect()
     order = _order(params, dialect)

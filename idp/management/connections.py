@@ -22,11 +22,11 @@ from idp.db import db
 from idp.management.api import (
     ApiError,
     _clean,
-    _flag,
     _number,
     _projection,
     _single,
     bp,
+    flag,
     invalid_body,
     invalid_query,
     json_object,
@@ -102,7 +102,7 @@ def list_connections() -> Response:
     per_page = _number(params, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
     if per_page < 1:
         raise invalid_query(f"Query validation error: 'per_page' must be an integer from 1 to {MAX_PER_PAGE}")
-    include_totals = _flag(params, "include_totals", False)
+    include_totals = flag(params, "include_totals", False)
     project = _projection(params)
     query = select(Connection)
     if "name" in params:

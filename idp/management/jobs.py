@@ -10,20 +10,10 @@ from idp.connections import jobs, users_file
 from idp.connections.jobs import ImportFailure, ImportJob
 from idp.connections.models import Connection
 from idp.db import db
-from idp.management.api import CREATE_USERS, READ_USERS, ApiError, bp, requires
+from idp.management.api import CREATE_USERS, READ_USERS, ApiError, bp, flag, requires
 
 JOB_ID = re.compile(r"^job_[0-9a-f]{16}$")
 FIELDS = {"users", "connection_id", "upsert", "external_id", "send_completion_email"}
-
-
-def _flag(name: str, default: bool) -> bool:
-    """A multipart boolean, as the SDKs send them: "true" or "false"."""
-    text = request.form.get(name)
-    if text is None:
-        return default
-    if text not in ("true", "false"):
-        raise ApiError(400, f"Payload validation error: '{name}' must be true or false", "invalid_body")
-    return text == "true"
 
 
 @bp.post("/jobs/users-imports")
@@ -46,7 +36,8 @@ def import_users() -> tuple[Response, int]:
     if external_id is not None and len(external_id) > 255:
         raise ApiError(400, "Payload validation error: 'external_id' is longer than 255 characters",
                        "invalid_body")
-    upsert, mail = _flag("upsert", False), _flag("send_completion_email", True)
+    upsert = flag(request.form, "upsert", False, body=True)
+    mail = flag(request.form, "send_completion_email", True, body=True)
     connection = db.session.get(Connection, connection_id) if len(connection_id) <= 64 else None
     if connection is None:
         raise ApiError(400, "The connection does not exist.", "inexistent_connection")
@@ -61,7 +52,7 @@ def import_users() -> tuple[Response, int]:
 
 
 def _job(job_id: str) -> ImportJob:
-    job = db.session.get(ImportJob, job_id) if JOB_ID.match(job_id) else None
+    job = jobs.get(job_id) if JOB_ID.match(job_id) else None
     if job is None:
         raise ApiError(404, "The job does not exist.", "inexistent_job")
     return job

@@ -23,11 +23,11 @@ from idp.management.api import (
     MAX_PER_PAGE,
     PREFIX,
     ApiError,
-    _flag,
     _number,
     _projection,
     _single,
     bp,
+    flag,
     invalid_query,
     requires,
     searching,
@@ -82,7 +82,7 @@ def _page(where: ColumnElement[bool], params: dict[str, str]) -> Response:
     if (page + 1) * per_page > MAX_SEARCH_RESULTS:
         raise invalid_query(f"You can only page through the first {MAX_SEARCH_RESULTS} results; use "
                             "checkpoint paging (from and take) to read further")
-    include_totals = _flag(params, "include_totals", False)
+    include_totals = flag(params, "include_totals", False)
     project = _projection(params)
     total = None
     with searching():

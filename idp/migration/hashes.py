@@ -47,7 +47,9 @@ Formats that cannot be told apart by their shape have their own verifiers:
     ``0x00 || salt(16) || PBKDF2-HMAC-SHA1(password, salt, 1000, 32)``; v3 is
     ``0x01 || prf (u32 big-endian: 0 SHA1, 1 SHA256, 2 SHA512) || iterations (u32) ||
     salt length (u32) || salt || subkey``. Vectors: dotnet/aspnetcore
-    ``src/Identity/test/Identity.Test/PasswordHasherTest.cs``.
+    ``src/Identity/test/Identity.Test/PasswordHasherTest.cs``. For an import (a script's
+    export_users), :func:`aspnet_identity_custom_hash` rewrites the same blob as an Auth0 pbkdf2
+    ``custom_password_hash``, ``$pbkdf2-<digest>$i=<iterations>,l=<subkey length>$<salt>$<subkey>``.
 :func:`verify_aspnet_membership`
     ``SqlMembershipProvider`` with ``passwordFormat="Hashed"`` (the ``aspnet_Membership`` table's
     ``Password`` and ``PasswordSalt`` columns). A plain algorithm hashes
@@ -79,11 +81,13 @@ import json
 import re
 import struct
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "BCRYPT_MAX_BYTES",
     "UnsupportedHash",
+    "aspnet_identity_custom_hash",
+    "aspnet_membership_custom_hash",
     "verify",
     "verify_aspnet_identity",
     "verify_aspnet_membership",
@@ -204,30 +208,22 @@ def verify_bcrypt(password: str, stored: str | bytes | None) -> bool:
 
 def verify_aspnet_identity(password: str, stored_b64: str | bytes | None) -> bool:
     """Check a password against an ASP.NET Identity v2 or v3 ``PasswordHash``."""
-    blob = _b64decode(stored_b64)
+    parsed = _aspnet_identity(stored_b64)
     secret = _utf8(password)
-    if not blob or secret is None:
+    if parsed is None or secret is None:
         return False
-    if blob[0] == 0x00:
-        # v2: fixed parameters, exact length (PasswordHasher.VerifyHashedPasswordV2).
-        if len(blob) != 1 + 16 + 32:
-            return False
-        salt, expected = blob[1:17], blob[17:]
-        return _equal(hashlib.pbkdf2_hmac("sha1", secret, salt, 1000, len(expected)), expected)
-    if blob[0] == 0x01:
-        if len(blob) < 13:
-            return False
-        prf, iterations, salt_length = struct.unpack(">III", blob[1:13])
-        salt, expected = blob[13 : 13 + salt_length], blob[13 + salt_length :]
-        # The same floor as VerifyHashedPasswordV3: at least 128-bit salt and subkey.
-        if prf not in _ASPNET_PRFS or len(salt) != salt_length or salt_length < 16 or len(expected) < 16:
-            return False
-        # .NET reads the count into a signed int; anything above that fails there too.
-        if not 1 <= iterations <= 0x7FFFFFFF:
-            return False
-        derived = hashlib.pbkdf2_hmac(_ASPNET_PRFS[prf], secret, salt, iterations, len(expected))
-        return _equal(derived, expected)
-    return False
+    digest_name, iterations, salt, expected = parsed
+    return _equal(hashlib.pbkdf2_hmac(digest_name, secret, salt, iterations, len(expected)), expected)
+
+
+def aspnet_identity_custom_hash(stored_b64: str | bytes | None) -> dict[str, Any] | None:
+    """Return an ASP.NET Identity ``PasswordHash`` as Auth0's pbkdf2 ``custom_password_hash``, or None."""
+    parsed = _aspnet_identity(stored_b64)
+    if parsed is None:
+        return None
+    digest_name, iterations, salt, expected = parsed
+    value = f"$pbkdf2-{digest_name}$i={iterations},l={len(expected)}${_phc_b64(salt)}${_phc_b64(expected)}"
+    return {"algorithm": "pbkdf2", "hash": {"value": value, "encoding": "utf8"}}
 
 
 def verify_aspnet_membership(
@@ -257,6 +253,29 @@ def verify_aspnet_membership(
         key = (salt * (key_size // len(salt) + 1))[:key_size]
         actual = hmac.new(key, message, digest_name).digest()
     return _equal(actual, expected)
+
+
+def aspnet_membership_custom_hash(
+    hash_b64: str | None, salt_b64: str | None, algorithm: str = "SHA1",
+) -> dict[str, Any] | None:
+    """Return a ``Password``/``PasswordSalt`` pair as an Auth0 ``custom_password_hash``; None without one."""
+    try:
+        digest_name, key_size = _MEMBERSHIP[algorithm.upper()]
+    except KeyError:
+        raise ValueError(f"unknown ASP.NET Membership hash algorithm {algorithm!r}") from None
+    expected, salt = _b64decode(hash_b64), _b64decode(salt_b64)
+    if not expected or not salt or (key_size is None and digest_name == "sha384"):
+        return None  # no hash to keep, or one Auth0's schema cannot describe (plain SHA384)
+    password = {"encoding": "utf16le"}  # .NET Encoding.Unicode
+    value = base64.b64encode(expected).decode()
+    if key_size is None:
+        salted = {"value": base64.b64encode(salt).decode(), "encoding": "base64", "position": "prefix"}
+        return {"algorithm": digest_name, "hash": {"value": value, "encoding": "base64"}, "salt": salted,
+                "password": password}
+    key = (salt * (key_size // len(salt) + 1))[:key_size]  # as verify_aspnet_membership makes it
+    return {"algorithm": "hmac", "password": password,
+            "hash": {"value": value, "encoding": "base64", "digest": digest_name,
+                     "key": {"value": base64.b64encode(key).decode(), "encoding": "base64"}}}
 
 
 def verify_digest(
@@ -384,6 +403,36 @@ def _verify_django_digest(password: str, text: str) -> bool:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _aspnet_identity(stored_b64: str | bytes | None) -> tuple[str, int, bytes, bytes] | None:
+    """Decode an ASP.NET Identity ``PasswordHash`` into (digest, iterations, salt, subkey), or None."""
+    blob = _b64decode(stored_b64)
+    if not blob:
+        return None
+    if blob[0] == 0x00:
+        # v2: fixed parameters, exact length (PasswordHasher.VerifyHashedPasswordV2).
+        if len(blob) != 1 + 16 + 32:
+            return None
+        return "sha1", 1000, blob[1:17], blob[17:]
+    if blob[0] == 0x01:
+        if len(blob) < 13:
+            return None
+        prf, iterations, salt_length = struct.unpack(">III", blob[1:13])
+        salt, expected = blob[13 : 13 + salt_length], blob[13 + salt_length :]
+        # The same floor as VerifyHashedPasswordV3: at least 128-bit salt and subkey.
+        if prf not in _ASPNET_PRFS or len(salt) != salt_length or salt_length < 16 or len(expected) < 16:
+            return None
+        # .NET reads the count into a signed int; anything above that fails there too.
+        if not 1 <= iterations <= 0x7FFFFFFF:
+            return None
+        return _ASPNET_PRFS[prf], iterations, salt, expected
+    return None
+
+
+def _phc_b64(data: bytes) -> str:
+    """Encode bytes as the PHC string format's B64: the standard alphabet without padding."""
+    return base64.b64encode(data).decode("ascii").rstrip("=")
 
 
 def _bcrypt_check(secret: bytes, bcrypt_hash: str) -> bool:

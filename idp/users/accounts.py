@@ -39,9 +39,13 @@ def find_by_email(email: str, connection_id: str) -> User | None:
 
 
 def create_user(email: str, password: str | None, connection_id: str, **profile: object) -> User:
-    """Create a user with an argon2id-hashed password."""
+    """Create a user with an argon2id-hashed password; UserExists if the email is taken."""
     # Hashed first, so that an email already taken costs the same time as a new one.
-    password_hash = hash_password(password) if password else None
+    return add_user(email, hash_password(password) if password else None, connection_id, **profile)
+
+
+def add_user(email: str, password_hash: str | None, connection_id: str, **profile: object) -> User:
+    """Create a user with a password the caller hashed; UserExists if the email is taken."""
     if find_by_email(email, connection_id) is not None:
         raise UserExists(email)
     user = User(

@@ -8,6 +8,7 @@ import hmac
 import io
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import argon2
@@ -23,6 +24,7 @@ from idp.users.models import User
 from idp.users.passwords import verify_password
 from tests.conftest import PASSWORD
 from tests.management.conftest import LEGACY_ID, Api, management_token
+from tests.support import eventually
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -212,6 +214,31 @@ def test_a_job_survives_a_crash(app, importer):
     assert done["status"] == "completed"
     assert done["summary"] == {"inserted": 1200, "updated": 0, "failed": 0, "total": 1200}
     assert db.session.scalar(select(jobs.ImportChunk.job_id).limit(1)) is None  # the file is gone
+
+
+def test_a_process_takes_up_unfinished_jobs_at_its_first_request(app, importer):
+    connection = db.session.get(Connection, NATIVE_ID)
+    job = jobs.create(connection, io.BytesIO(b'[{"email": "left@file.example"}]'), upsert=False)
+    app.extensions.pop(jobs._CHECKED, None)  # as in a process started after the one that took the job died
+    eventually(lambda: jobs._runner["thread"] is None)  # an earlier test's runner has wound down
+    assert app.test_client().get("/healthz").status_code == 200
+    assert jobs._runner["thread"] is None and app.extensions.get(jobs._CHECKED) is None  # probes never do
+    assert app.test_client().get("/.well-known/openid-configuration").status_code == 200
+    assert finished(importer, job.id)["summary"]["inserted"] == 1
+
+
+def test_an_ended_job_is_kept_for_a_day(app, importer):
+    ended = finished(importer, upload(importer, [{"email": "bad"}]).json["id"])
+    assert importer.get(f"/jobs/{ended['id']}/errors").status_code == 200
+    old = db.session.get(jobs.ImportJob, ended["id"])
+    old.created_at -= jobs.KEPT + timedelta(seconds=1)
+    db.session.commit()
+    assert importer.get(f"/jobs/{ended['id']}").status_code == 404
+    assert importer.get(f"/jobs/{ended['id']}/errors").status_code == 404
+    finished(importer, upload(importer, [{"email": "next@file.example"}]).json["id"])  # a new job prunes
+    db.session.expire_all()
+    assert db.session.get(jobs.ImportJob, ended["id"]) is None
+    assert db.session.scalar(select(jobs.ImportFailure.id).limit(1)) is None
 
 
 def test_cli_imports_a_file(app, tmp_path):

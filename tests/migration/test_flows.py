@@ -17,7 +17,7 @@ from idp.db import db
 from idp.users.models import User
 from tests.interop.browser import authorization_url
 from tests.migration.conftest import LEGACY_PASSWORD, SCRIPT
-from tests.support import csrf_token, in_threads, pkce, query
+from tests.support import count_hashes, csrf_token, in_threads, pkce, query
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -138,17 +138,18 @@ def test_bad_profiles_are_refused_with_a_clear_logged_error(browser, legacy, pro
     assert any(reason in r.getMessage() for r in caplog.records)
 
 
-def test_signup_is_refused_while_the_legacy_user_exists(browser, legacy, mailbox):
+def test_signup_is_refused_while_the_legacy_user_exists(browser, legacy, mailbox, monkeypatch):
+    hashed = count_hashes(monkeypatch)  # a legacy user's email costs the hash a new one does
     response = browser.authorize(legacy.rp)
     handle = query(response.headers["Location"])["state"]
     url = f"/u/signup?state={handle}"
     page = browser.get(url)
     taken = browser.client.post(url, data={"csrf_token": csrf_token(page.text), "email": "MAX@example.com",
                                            "password": "a whole new password"})
-    assert taken.status_code == 400 and "already exists" in taken.text and users() == 0
+    assert taken.status_code == 400 and "already exists" in taken.text and users() == 0 and len(hashed) == 1
     fresh = browser.client.post(url, data={"csrf_token": csrf_token(page.text), "email": "new@example.com",
                                            "password": "a whole new password"})
-    assert fresh.status_code == 302
+    assert fresh.status_code == 302 and len(hashed) == 2
     assert db.session.scalar(select(User.connection_id).where(User.email == "new@example.com")) \
         == legacy.connection.id
 

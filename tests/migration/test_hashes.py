@@ -9,6 +9,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -410,6 +411,84 @@ def test_aspnet_identity_is_not_auto_detected() -> None:
         verify("my password", ASPNET_IDENTITY_VECTORS[0])
 
 
+def _aspnet_v3(
+    password: str, prf: int, digest: str, iterations: int, salt: bytes, subkey_length: int = 32
+) -> str:
+    """Build an Identity v3 blob as PasswordHasher.HashPasswordV3 lays it out."""
+    subkey = hashlib.pbkdf2_hmac(digest, password.encode(), salt, iterations, subkey_length)
+    header = b"\x01" + prf.to_bytes(4, "big") + iterations.to_bytes(4, "big") + len(salt).to_bytes(4, "big")
+    return base64.b64encode(header + salt + subkey).decode()
+
+
+def _aspnet_v2(password: str, salt: bytes) -> str:
+    """Build an Identity v2 blob as PasswordHasher.HashPasswordV2 lays it out."""
+    return base64.b64encode(
+        b"\x00" + salt + hashlib.pbkdf2_hmac("sha1", password.encode(), salt, 1000, 32)
+    ).decode()
+
+
+@pytest.mark.parametrize(
+    ("password", "stored", "value_start"),
+    [
+        ("my password", ASPNET_IDENTITY_VECTORS[0], "$pbkdf2-sha1$i=1000,l=32$AAECAwQFBgcICQoLDA0ODw$"),
+        ("my password", ASPNET_IDENTITY_VECTORS[1], "$pbkdf2-sha256$i=10000,l=32$AAECAwQFBgcICQoLDA0ODw$"),
+        ("my password", ASPNET_IDENTITY_VECTORS[4], "$pbkdf2-sha512$i=250,l=64$"),
+        ("my password", ASPNET_IDENTITY_VECTORS[5], "$pbkdf2-sha1$i=250,l=16$"),
+        ("my password", ASPNET_IDENTITY_VECTORS[6], "$pbkdf2-sha256$i=250000,l=32$"),
+        # Built here: v3 as .NET 6 writes it (SHA256, 10,000), as .NET 7+ does (SHA512, 100,000), and v2.
+        (
+            UPASS_TABLE,
+            _aspnet_v3(UPASS_TABLE, 1, "sha256", 10_000, bytes(range(16))),
+            "$pbkdf2-sha256$i=10000,",
+        ),
+        (
+            UPASS_TABLE,
+            _aspnet_v3(UPASS_TABLE, 2, "sha512", 100_000, bytes(range(16))),
+            "$pbkdf2-sha512$i=100000,",
+        ),
+        (UPASS_TABLE, _aspnet_v2(UPASS_TABLE, bytes(range(16, 32))), "$pbkdf2-sha1$i=1000,l=32$"),
+    ],
+)
+def test_aspnet_identity_custom_hash_verifies_as_identity_does(
+    password: str, stored: str, value_start: str
+) -> None:
+    from idp.migration import auth0_hashes
+
+    assert verify_aspnet_identity(password, stored) is True
+    spec = hashes.aspnet_identity_custom_hash(stored)
+    assert spec is not None and spec["algorithm"] == "pbkdf2"
+    assert spec["hash"]["value"].startswith(value_start)
+    auth0_hashes.check(spec)  # what an import checks
+    assert auth0_hashes.verify(password, spec) is True
+    assert auth0_hashes.verify(_wrong(password), spec) is False
+    stored_json = hashes.AUTH0_CUSTOM + json.dumps(spec)  # as idp keeps an imported hash
+    assert hashes.verify_imported(password, stored_json) is True
+    assert hashes.verify_imported(_wrong(password), stored_json) is False
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        None,
+        "",
+        "   ",
+        b"\xff",
+        "not base64!",
+        "AA==",
+        "AQ==",
+        "Ag" + "A" * 62,
+        "AAABAgMEBQYHCAkKCwwNDg+ukCEMDf0yyQ29NYubggE=",  # v2, too short
+        "AQAAAAIAAAAyAAAAEOMwvh3+FZxqkdMBz2ekgGhwQ4A=",  # v3, too short
+        base64.b64encode(
+            b"\x01\x00\x00\x00\x03\x00\x00\x03\xe8\x00\x00\x00\x10" + bytes(48)
+        ).decode(),  # PRF 3
+        "$2b$04$cVWp4XaNU8a4v1uMRum2SO026BWLIoQMD/TXg5uZV.0P.uO8m3YEm",  # not Identity's
+    ],
+)
+def test_aspnet_identity_custom_hash_is_none_without_a_usable_hash(stored: str | bytes | None) -> None:
+    assert hashes.aspnet_identity_custom_hash(stored) is None
+
+
 # -- ASP.NET Membership (SqlMembershipProvider, passwordFormat="Hashed") ---------------------------
 
 MEMBERSHIP_PASSWORD = "3GrM4v[eYgK-UT"
@@ -776,6 +855,8 @@ def test_public_surface() -> None:
         [
             "BCRYPT_MAX_BYTES",
             "UnsupportedHash",
+            "aspnet_identity_custom_hash",
+            "aspnet_membership_custom_hash",
             "verify",
             "verify_aspnet_identity",
             "verify_aspnet_membership",

@@ -11,7 +11,7 @@ from idp.oauth.models import Grant
 from idp.pages.models import AccountToken
 from idp.users.models import Session, User
 from tests.conftest import PASSWORD
-from tests.support import auth, csrf_token, query
+from tests.support import auth, count_hashes, csrf_token, query
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -75,6 +75,14 @@ def test_signup_refuses_an_existing_email_and_weak_passwords(browser, user, mail
         assert refused.status_code == 400 and message in refused.text, password
         assert 'value="grace@example.com"' in refused.text  # the entered email is kept
     assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_signup_costs_one_hash_whether_or_not_the_email_is_taken(browser, user, mailbox, monkeypatch):
+    hashed = count_hashes(monkeypatch)
+    taken = submit(browser, "/u/signup", email="ADA@example.com", password="another fine password")
+    assert taken.status_code == 400 and len(hashed) == 1
+    new = submit(browser, "/u/signup", email="grace@example.com", password="another fine password")
+    assert new.status_code == 302 and len(hashed) == 2
 
 
 def test_reset_request_says_the_same_whether_or_not_the_email_exists(browser, user, mailbox):

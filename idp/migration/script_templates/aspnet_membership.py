@@ -56,6 +56,15 @@ Both scripts return the same profile for a user (_profile below), as they must: 
 idp is "<connection id>|<UserId>", the GUID in lower case, whichever of login and get_user
 brought them over. Check with `idp connections test NAME --email E --password P`.
 
+count_users and export_users let `idp migration status` say how many members are left and `idp
+migration finish` move them over with their hashes, in the applications FIND_USER searches. A Hashed
+password travels as an Auth0 custom_password_hash that idp verifies as SqlMembershipProvider did (plain
+SHA384, which that format cannot describe, travels without one); a Clear one is hashed on the way
+(salted SHA-256, then argon2id at the first sign-in). Members who cannot sign in today travel without a
+password, and a reset lets them in as it does lazily: Encrypted passwords, locked-out and unapproved
+members. EXPORT_USERS pages through the members in the order of UserId, starting after the last UserId
+of the previous page.
+
 One connection per configuration is kept between calls (the sandbox keeps a script's globals) and
 opened again once if the server dropped it.
 """
@@ -90,6 +99,51 @@ FIND_USER = {
           AND a."LoweredApplicationName" = COALESCE(%(application)s, a."LoweredApplicationName")
     """,
 }
+
+# Counts the members, and pages through them with their passwords: the first page when %(first)s is 1,
+# then those after %(after)s.
+COUNT_USERS = {
+    "pymssql": """
+        SELECT COUNT(*) AS users
+        FROM [dbo].[aspnet_Membership] AS m
+        JOIN [dbo].[aspnet_Applications] AS a ON a.[ApplicationId] = m.[ApplicationId]
+        WHERE a.[LoweredApplicationName] = COALESCE(%(application)s, a.[LoweredApplicationName])
+    """,
+    "psycopg": """
+        SELECT COUNT(*) AS users
+        FROM "aspnet_Membership" AS m
+        JOIN "aspnet_Applications" AS a ON a."ApplicationId" = m."ApplicationId"
+        WHERE a."LoweredApplicationName" = COALESCE(%(application)s, a."LoweredApplicationName")
+    """,
+}
+EXPORT_USERS = {
+    "pymssql": """
+        SELECT TOP (%(limit)s) m.[UserId] AS user_id, m.[Email] AS email, u.[UserName] AS user_name,
+               m.[Password] AS password, m.[PasswordSalt] AS password_salt,
+               m.[PasswordFormat] AS password_format,
+               m.[IsApproved] AS is_approved, m.[IsLockedOut] AS is_locked_out
+        FROM [dbo].[aspnet_Membership] AS m
+        JOIN [dbo].[aspnet_Users] AS u ON u.[UserId] = m.[UserId]
+        JOIN [dbo].[aspnet_Applications] AS a ON a.[ApplicationId] = m.[ApplicationId]
+        WHERE (%(first)s = 1 OR m.[UserId] > %(after)s)
+          AND a.[LoweredApplicationName] = COALESCE(%(application)s, a.[LoweredApplicationName])
+        ORDER BY m.[UserId]
+    """,
+    "psycopg": """
+        SELECT m."UserId" AS user_id, m."Email" AS email, u."UserName" AS user_name,
+               m."Password" AS password, m."PasswordSalt" AS password_salt,
+               m."PasswordFormat" AS password_format,
+               m."IsApproved" AS is_approved, m."IsLockedOut" AS is_locked_out
+        FROM "aspnet_Membership" AS m
+        JOIN "aspnet_Users" AS u ON u."UserId" = m."UserId"
+        JOIN "aspnet_Applications" AS a ON a."ApplicationId" = m."ApplicationId"
+        WHERE (%(first)s = 1 OR m."UserId" > %(after)s::uuid)
+          AND a."LoweredApplicationName" = COALESCE(%(application)s, a."LoweredApplicationName")
+        ORDER BY m."UserId"
+        LIMIT %(limit)s
+    """,
+}
+PAGE = 1000  # members per page
 
 CLEAR, HASHED, ENCRYPTED = 0, 1, 2  # aspnet_Membership.PasswordFormat
 APPROVAL_CONFIRMS_EMAIL = False
@@ -142,37 +196,37 @@ def _connection_errors(configuration):
     return (pymssql.OperationalError, pymssql.InterfaceError)
 
 
-def _query(connection, email, configuration):
-    """Run FIND_USER and return every row it finds."""
+def _query(connection, queries, parameters, configuration):
+    """Run the driver's query of `queries` in the applications searched and return every row."""
     application = (configuration.get("application_name") or "").lower() or None
     cursor = connection.cursor()
     try:
-        cursor.execute(FIND_USER[_driver(configuration)], {"email": email, "application": application})
+        cursor.execute(queries[_driver(configuration)], {**parameters, "application": application})
         return cursor.fetchall()
     finally:
         cursor.close()
 
 
-def _rows(email, configuration):
-    """Run FIND_USER on the kept connection, opening it again once if the server dropped it."""
+def _rows(queries, parameters, configuration):
+    """Run a query on the kept connection, opening it again once if the server dropped it."""
     key = tuple(sorted(configuration.items()))  # several connections may share this script
     kept = key in _connections
     if not kept:
         _connections[key] = _connect(configuration)
     try:
-        return _query(_connections[key], email, configuration)
+        return _query(_connections[key], queries, parameters, configuration)
     except _connection_errors(configuration):
         with contextlib.suppress(Exception):  # it may be broken beyond closing
             _connections.pop(key).close()
         if not kept:
             raise  # a new connection failed: the database is in trouble
     _connections[key] = _connect(configuration)
-    return _query(_connections[key], email, configuration)
+    return _query(_connections[key], queries, parameters, configuration)
 
 
 def _find(email, configuration):
     """Return the row of the user with this email (in any case), or None."""
-    rows = _rows(email, configuration)
+    rows = _rows(FIND_USER, {"email": email}, configuration)
     if len(rows) > 1:
         raise LookupError("several legacy users have this email: set the configuration key "
                           "`application_name`, or merge them")
@@ -230,3 +284,42 @@ def get_user(email, configuration):
     """Return the profile of the user with this email, or None if there is none."""
     row = _find(email, configuration)
     return None if row is None else _profile(row)
+
+
+def count_users(configuration):
+    """Return how many members the applications searched have."""
+    return int(_rows(COUNT_USERS, {}, configuration)[0]["users"])
+
+
+def _exported_hash(row, configuration):
+    """Return the member's password as an Auth0 custom_password_hash, or None when they travel without one."""
+    import hashlib
+    import os
+
+    from idp.migration import hashes
+
+    if row["is_locked_out"] or not row["is_approved"]:
+        return None  # login refuses them: a reset lets them in, as it does lazily
+    if row["password_format"] == HASHED:
+        algorithm = configuration.get("hash_algorithm") or "SHA1"
+        return hashes.aspnet_membership_custom_hash(row["password"], row["password_salt"], algorithm)
+    if row["password_format"] == CLEAR and row["password"]:
+        salt = os.urandom(16)
+        digest = hashlib.sha256(salt + row["password"].encode()).hexdigest()
+        return {"algorithm": "sha256", "hash": {"value": digest, "encoding": "hex"},
+                "salt": {"value": salt.hex(), "encoding": "hex", "position": "prefix"}}
+    return None  # Encrypted: only the site's machineKey could read it
+
+
+def export_users(cursor, configuration):
+    """Return a page of members with their passwords, and where the next page starts (None: done)."""
+    parameters = {"first": int(cursor is None), "after": cursor, "limit": PAGE}
+    rows = _rows(EXPORT_USERS, parameters, configuration)
+    users = []
+    for row in rows:
+        user = _profile(row)
+        custom = _exported_hash(row, configuration)
+        if custom is not None:
+            user["custom_password_hash"] = custom
+        users.append(user)
+    return {"users": users, "next": users[-1]["user_id"] if len(rows) == PAGE else None}

@@ -32,6 +32,13 @@ idp is "<connection id>|<user_id>", with user_id the text of the document's _id 
 an ObjectId), whichever of login and get_user brought them over. Check with
 `idp connections test NAME --email E --password P`.
 
+count_users and export_users let `idp migration status` say how many users are left and `idp migration
+finish` move them over with their hashes (who then sign in with their old passwords). count_users
+counts every document of COLLECTION; export_users pages through them in the order of _id, the field
+that gives user_id (its index serves the sort), starting after the last user_id of the previous page.
+_after() turns that user_id back into an ObjectId: if your _id values are strings or numbers, edit it
+to return them as such (an _id it cannot read fails the export rather than end it early).
+
 One client per configuration is kept between calls (the sandbox keeps a script's globals);
 pymongo reconnects by itself and retries a read once after a network error.
 """
@@ -41,6 +48,7 @@ EMAIL_FIELD = "email"
 FIELDS = {"_id": 1, "email": 1, "password": 1, "name": 1, "given_name": 1, "family_name": 1,
           "email_verified": 1}
 CASE_INSENSITIVE = {"locale": "en", "strength": 2}
+PAGE = 1000  # users per page
 
 # A bcrypt hash of a random password, checked when no user has the email, so that an unknown
 # address takes as long as a wrong password. Use the cost of your own hashes (the "10").
@@ -64,6 +72,13 @@ def _users(configuration):
     if configuration.get("database"):
         return client[configuration["database"]][COLLECTION]
     return client.get_default_database()[COLLECTION]
+
+
+def _after(cursor):
+    """Return the _id a page starts after, from the previous page's last user_id (an ObjectId's text)."""
+    from bson import ObjectId
+
+    return ObjectId(cursor)
 
 
 def _find(email, configuration):
@@ -113,3 +128,16 @@ def get_user(email, configuration):
     """Return the profile of the user with this email, or None if there is none."""
     document = _find(email, configuration)
     return None if document is None else _profile(document)
+
+
+def count_users(configuration):
+    """Return how many users the legacy store has."""
+    return int(_users(configuration).count_documents({}))
+
+
+def export_users(cursor, configuration):
+    """Return a page of users with their password hashes, and where the next page starts (None: done)."""
+    query = {} if cursor is None else {"_id": {"$gt": _after(cursor)}}
+    documents = list(_users(configuration).find(query, FIELDS, sort=[("_id", 1)], limit=PAGE))
+    users = [{**_profile(document), "password_hash": document.get("password")} for document in documents]
+    return {"users": users, "next": users[-1]["user_id"] if len(documents) == PAGE else None}

@@ -37,6 +37,19 @@ Both scripts return the same profile for a user (_profile below), as they must: 
 idp is "<connection id>|<user_id>" (Identity's Id, a string), whichever of login and get_user
 brought them over. Check with `idp connections test NAME --email E --password P`.
 
+count_users and export_users let `idp migration status` say how many users are left and `idp migration
+finish` move them over with their hashes (who then sign in with their old passwords). Edit COUNT_USERS
+and EXPORT_USERS to match FIND_USER: EXPORT_USERS pages through the table in the order of the column
+that gives user_id (Identity's Id: text, ordered by the column's collation, which the comparison with
+the previous page's last Id follows too), starting after the last user_id of the previous page.
+idp does not read Identity's blobs as a password_hash, so each user's hash is exported as an Auth0
+pbkdf2 custom_password_hash (idp.migration.hashes.aspnet_identity_custom_hash), which idp verifies
+as Identity would; a user without one (NULL, or a blob Identity could not read either) moves over
+without a password and sets one by a reset. A hash costlier than idp accepts from an import (see
+idp.migration.auth0_hashes.PBKDF2_MAX_WORK) is reported among the users not imported. Lockouts are
+not carried over: a user whose lockout has not ended is exported like any other, and can sign in
+to idp once moved.
+
 One connection per configuration is kept between calls (the sandbox keeps a script's globals) and
 opened again once if the server dropped it.
 """
@@ -52,6 +65,20 @@ FIND_USER = """
     FROM [dbo].[AspNetUsers]
     WHERE [NormalizedEmail] = UPPER(%(email)s)
 """
+
+# Counts the legacy users.
+COUNT_USERS = "SELECT COUNT(*) AS users FROM [dbo].[AspNetUsers]"
+
+# A page of users with their hashes: the first page when %(first)s = 1, then those after %(after)s.
+EXPORT_USERS = """
+    SELECT TOP (%(limit)s)
+           [Id] AS user_id, [Email] AS email, [PasswordHash] AS password_hash,
+           [EmailConfirmed] AS email_verified, [UserName] AS nickname
+    FROM [dbo].[AspNetUsers]
+    WHERE %(first)s = 1 OR [Id] > %(after)s
+    ORDER BY [Id]
+"""
+PAGE = 1000  # users per page
 
 # An Identity v3 hash (SHA256, 10,000 rounds) of a random password, checked when no user has the
 # email, so that an unknown address takes as long as a wrong password. Use one like your own hashes.
@@ -75,18 +102,18 @@ def _connect(configuration):
     )
 
 
-def _query(connection, email):
-    """Run FIND_USER and return every row it finds."""
+def _query(connection, query, parameters):
+    """Run a query and return every row it finds."""
     cursor = connection.cursor(as_dict=True)
     try:
-        cursor.execute(FIND_USER, {"email": email})
+        cursor.execute(query, parameters)
         return cursor.fetchall()
     finally:
         cursor.close()
 
 
-def _rows(email, configuration):
-    """Run FIND_USER on the kept connection, opening it again once if the server dropped it."""
+def _rows(query, parameters, configuration):
+    """Run a query on the kept connection, opening it again once if the server dropped it."""
     import pymssql
 
     key = tuple(sorted(configuration.items()))  # several connections may share this script
@@ -94,19 +121,19 @@ def _rows(email, configuration):
     if not kept:
         _connections[key] = _connect(configuration)
     try:
-        return _query(_connections[key], email)
+        return _query(_connections[key], query, parameters)
     except (pymssql.OperationalError, pymssql.InterfaceError):
         with contextlib.suppress(pymssql.Error):  # it may be broken beyond closing
             _connections.pop(key).close()
         if not kept:
             raise  # a new connection failed: the database is in trouble
     _connections[key] = _connect(configuration)
-    return _query(_connections[key], email)
+    return _query(_connections[key], query, parameters)
 
 
 def _find(email, configuration):
     """Return the row of the user with this email (in any case), or None."""
-    rows = _rows(email, configuration)
+    rows = _rows(FIND_USER, {"email": email}, configuration)
     if len(rows) > 1:
         raise LookupError("several legacy users have this normalized email: merge them")
     return rows[0] if rows else None
@@ -129,6 +156,17 @@ def _profile(row):
     }
 
 
+def _exported(row):
+    """Return the user's profile with their hash as an Auth0 custom_password_hash (left out without one)."""
+    from idp.migration import hashes
+
+    user = _profile(row)
+    custom = hashes.aspnet_identity_custom_hash(row["password_hash"])
+    if custom is not None:
+        user["custom_password_hash"] = custom
+    return user
+
+
 def login(email, password, configuration):
     """Return the profile of the user with this email and password; refuse anyone else."""
     from idp.migration import hashes
@@ -146,3 +184,15 @@ def get_user(email, configuration):
     """Return the profile of the user with this email, or None if there is none."""
     row = _find(email, configuration)
     return None if row is None else _profile(row)
+
+
+def count_users(configuration):
+    """Return how many users the legacy store has."""
+    return int(_rows(COUNT_USERS, {}, configuration)[0]["users"])
+
+
+def export_users(cursor, configuration):
+    """Return a page of users with their password hashes, and where the next page starts (None: done)."""
+    rows = _rows(EXPORT_USERS, {"first": int(cursor is None), "after": cursor, "limit": PAGE}, configuration)
+    users = [_exported(row) for row in rows]
+    return {"users": users, "next": rows[-1]["user_id"] if len(rows) == PAGE else None}

@@ -30,6 +30,12 @@ Both scripts return the same profile for a user (_profile below), as they must: 
 idp is "<connection id>|<user_id>", whichever of login and get_user brought them over. Check with
 `idp connections test NAME --email E --password P`.
 
+count_users and export_users let `idp migration status` say how many users are left and `idp migration
+finish` move them over with their hashes (who then sign in with their old passwords). Edit COUNT_USERS
+and EXPORT_USERS to match FIND_USER: EXPORT_USERS pages through the table in the order of the column
+that gives user_id (its primary key, say), starting after the last user_id of the previous page. Its
+FETCH FIRST needs Oracle Database 12c or later.
+
 One connection per configuration is kept between calls (the sandbox keeps a script's globals) and
 opened again once if the server dropped it.
 """
@@ -41,6 +47,19 @@ FIND_USER = """
     FROM users
     WHERE LOWER(email) = LOWER(:email)
 """
+
+# Counts the legacy users.
+COUNT_USERS = "SELECT COUNT(*) AS users FROM users"
+
+# A page of users with their hashes: the first page when :first = 1, then those after :after.
+EXPORT_USERS = """
+    SELECT TO_CHAR(id) AS user_id, email, password_hash, email_verified, name, given_name, family_name
+    FROM users
+    WHERE :first = 1 OR id > :after
+    ORDER BY id
+    FETCH FIRST :limit ROWS ONLY
+"""
+PAGE = 1000  # users per page
 
 # A bcrypt hash of a random password, checked when no user has the email, so that an unknown
 # address takes as long as a wrong password. Use the cost of your own hashes (the "10").
@@ -59,16 +78,16 @@ def _connect(configuration):
     )
 
 
-def _query(connection, email):
-    """Run FIND_USER and return every row it finds, as dicts keyed by lower-case column names."""
+def _query(connection, query, parameters):
+    """Run a query and return every row it finds, as dicts keyed by lower-case column names."""
     with connection.cursor() as cursor:
-        cursor.execute(FIND_USER, {"email": email})
+        cursor.execute(query, parameters)
         names = [column[0].lower() for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _rows(email, configuration):
-    """Run FIND_USER on the kept connection, opening it again once if the server dropped it."""
+def _rows(query, parameters, configuration):
+    """Run a query on the kept connection, opening it again once if the server dropped it."""
     import oracledb
 
     key = tuple(sorted(configuration.items()))  # several connections may share this script
@@ -77,19 +96,19 @@ def _rows(email, configuration):
         _connections[key] = _connect(configuration)
     connection = _connections[key]
     try:
-        return _query(connection, email)
+        return _query(connection, query, parameters)
     except oracledb.Error:
         # A connection that still looks healthy got a real error (a wrong column name, say): report it.
         if not kept or connection.is_healthy():
             raise
         del _connections[key]
     _connections[key] = _connect(configuration)
-    return _query(_connections[key], email)
+    return _query(_connections[key], query, parameters)
 
 
 def _find(email, configuration):
     """Return the row of the user with this email (in any case), or None."""
-    rows = _rows(email, configuration)
+    rows = _rows(FIND_USER, {"email": email}, configuration)
     if len(rows) > 1:
         raise LookupError("several legacy users have this email, compared case-insensitively: merge them")
     return rows[0] if rows else None
@@ -131,3 +150,15 @@ def get_user(email, configuration):
     """Return the profile of the user with this email, or None if there is none."""
     row = _find(email, configuration)
     return None if row is None else _profile(row)
+
+
+def count_users(configuration):
+    """Return how many users the legacy store has."""
+    return int(_rows(COUNT_USERS, {}, configuration)[0]["users"])
+
+
+def export_users(cursor, configuration):
+    """Return a page of users with their password hashes, and where the next page starts (None: done)."""
+    rows = _rows(EXPORT_USERS, {"first": int(cursor is None), "after": cursor, "limit": PAGE}, configuration)
+    users = [{**_profile(row), "password_hash": row["password_hash"]} for row in rows]
+    return {"users": users, "next": rows[-1]["user_id"] if len(rows) == PAGE else None}

@@ -19,11 +19,22 @@ The API, written in the legacy application next to its own password check:
         200 and the user's profile as JSON, or
         404 with a JSON body (any, e.g. {"error": "not_found"}) when no user has the email
 
+    GET {base_url}/users/count                      (optional)
+        200 and {"count": the number of users}
+    GET {base_url}/users/export?after=...           (optional; no `after` for the first page)
+        200 and {"users": [profile…], "next": the `after` of the next page, or null after the last},
+        each profile with the user's password hash as "password_hash" (bcrypt, phpass, Django's…)
+        or "custom_password_hash" (Auth0's format), so that they sign in with their old password
+
 Both look the email up without regard to case and return the same profile for a user, as a JSON
 object with "user_id" (text or a number) and "email", and optionally "email_verified", "name",
 "given_name", "family_name", "nickname", "picture", "user_metadata" and "app_metadata" (other
 members are ignored). The user's id in idp is "<connection id>|<user_id>", whichever call brought
 them over. Check with `idp connections test NAME --email E --password P`.
+
+count_users and export_users let `idp migration status` say how many users are left and `idp migration
+finish` move them over, through the two optional endpoints. Without those, remove both scripts from
+the connection (`idp connections scripts NAME --count-users '' --export-users ''`).
 
 Anything else is a failure of the legacy store (nothing is created, and the login page says "we
 can't sign you in right now"): another status, a redirect, a body that is not a JSON object, a
@@ -44,6 +55,7 @@ from urllib.parse import urlsplit
 
 PROFILE_FIELDS = ("user_id", "email", "email_verified", "name", "given_name", "family_name", "nickname",
                   "picture", "user_metadata", "app_metadata")
+HASH_FIELDS = ("password_hash", "custom_password_hash")  # what an exported user adds
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 _sessions = {}  # configuration -> requests.Session, kept between calls
@@ -82,12 +94,18 @@ def _refused_us(response):
     return "basic" in response.headers.get("WWW-Authenticate", "").lower()
 
 
-def _profile(response):
-    """Return the profile in a 200 answer: the same fields from login and from get_user."""
+def _object(response):
+    """Return the JSON object of a 200 answer."""
     data = response.json()
     if not isinstance(data, dict):
         raise ValueError(f"the web service answered {response.request.method} {urlsplit(response.url).path} "
                          "with JSON that is not an object")
+    return data
+
+
+def _profile(response):
+    """Return the profile in a 200 answer: the same fields from login and from get_user."""
+    data = _object(response)
     return {name: data[name] for name in PROFILE_FIELDS if name in data}
 
 
@@ -128,3 +146,31 @@ def get_user(email, configuration):
     if response.status_code == 404 and _not_found(response):
         return None
     raise _unexpected(response)
+
+
+def _get(configuration, path, params=None):
+    """Return the JSON object of a 200 answer to a GET, or raise for any other answer."""
+    response = _session(configuration).get(_url(configuration, path), params=params,
+                                           timeout=_timeout(configuration), allow_redirects=False)
+    if response.status_code != 200:
+        raise _unexpected(response)
+    return _object(response)
+
+
+def count_users(configuration):
+    """Return how many users the legacy application has."""
+    count = _get(configuration, "/users/count").get("count")
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise ValueError("the web service answered GET /users/count without a whole number as `count`")
+    return count
+
+
+def export_users(cursor, configuration):
+    """Return a page of users with their password hashes, and where the next page starts (None: done)."""
+    page = _get(configuration, "/users/export", None if cursor is None else {"after": cursor})
+    users = page.get("users")
+    if not isinstance(users, list) or not all(isinstance(user, dict) for user in users):
+        raise ValueError("the web service answered GET /users/export without a list of objects as `users`")
+    fields = PROFILE_FIELDS + HASH_FIELDS
+    return {"users": [{name: user[name] for name in fields if name in user} for user in users],
+            "next": page.get("next")}

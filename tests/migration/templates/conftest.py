@@ -420,8 +420,11 @@ def api_profile(person: Person) -> dict[str, Any]:
             "user_metadata": {"newsletter": person.key == "lin"}}
 
 
+EXPORT_PAGE = 2  # users per page of the API's export: the five people take three pages
+
+
 def legacy_api(people: list[Person]) -> Flask:
-    """The legacy application's API for idp: Basic Auth, POST /api/login, GET /api/users."""
+    """The legacy application's API for idp: Basic Auth, POST /api/login, GET /api/users (one, count, all)."""
     api = Flask("legacy_api")
     by_email = {p.email.lower(): p for p in people}
     hashes = {p.key: bcrypt_hash(p.password, "2b") for p in people if p.password}
@@ -451,6 +454,18 @@ def legacy_api(people: list[Person]) -> Flask:
             return jsonify(error="database unavailable"), 500
         person = by_email.get(email)
         return (jsonify(api_profile(person)), 200) if person else (jsonify(error="not_found"), 404)
+
+    @api.get("/api/users/count")
+    def count() -> Any:
+        return jsonify(count=len(people))
+
+    @api.get("/api/users/export")
+    def export() -> Any:
+        after = int(request.args.get("after", 0))
+        page = sorted((p for p in people if p.id > after), key=lambda p: p.id)[:EXPORT_PAGE]
+        users = [{**api_profile(p), **({"password_hash": hashes[p.key]} if p.key in hashes else {})}
+                 for p in page]
+        return jsonify(users=users, next=page[-1].id if len(page) == EXPORT_PAGE else None)
 
     return api
 

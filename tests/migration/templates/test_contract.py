@@ -20,6 +20,7 @@ TEMPLATES = ["aspnet_membership", "mongodb", "mssql", "mysql", "noop", "oracle",
              "webservice"]
 DRIVERS = {"mssql": "pymssql", "oracle": "oracledb", "mongodb": "pymongo"}
 ARGUMENTS = {"login": ["email", "password", "configuration"], "get_user": ["email", "configuration"]}
+OPTIONAL = {"count_users": ["configuration"], "export_users": ["cursor", "configuration"]}
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\b.*\b(FROM|INTO|SET)\b", re.IGNORECASE | re.DOTALL)
 PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|:\w+|\?")
 
@@ -86,6 +87,18 @@ def test_the_template_defines_both_scripts_with_the_right_arguments(name):
     for function, arguments in ARGUMENTS.items():
         assert [a.arg for a in defined[function].args.args] == arguments
         assert ast.get_docstring(defined[function]), f"{name}.{function} has no docstring"
+
+
+@pytest.mark.parametrize("name", [t for t in TEMPLATES if t != "noop"])
+def test_the_template_can_count_and_export_its_users(name):
+    text = source(name)
+    for function in OPTIONAL:
+        connections.check_script(text, function)
+    defined = functions(ast.parse(text))
+    for function, arguments in OPTIONAL.items():
+        assert [a.arg for a in defined[function].args.args] == arguments
+        assert ast.get_docstring(defined[function]), f"{name}.{function} has no docstring"
+    assert re.search(r"count_users and export_users let", ast.get_docstring(ast.parse(text)) or "")
 
 
 @pytest.mark.parametrize("name", TEMPLATES)
