@@ -31,12 +31,14 @@ def _seconds_until(moment: datetime) -> int:
 def rotate(force: bool) -> None:
     """Rotate: next becomes current, current previous; refused while next is younger than JWKS_MAX_AGE."""
     max_age = current_app.config["JWKS_MAX_AGE"]
+    lag = int(store.cache_window().total_seconds()) - max_age  # until every process serves a new key
     try:
         key = store.rotate(force=force)
     except store.NextKeyTooNew as early:
         raise click.ClickException(
             f"not rotating: the next key {early.kid} has been published for less than the JWKS cache "
-            f"lifetime (JWKS_MAX_AGE={max_age}s), so relying parties may still hold a JWKS without it. "
+            f"lifetime (JWKS_MAX_AGE={max_age}s, plus {lag}s for every process to serve it), so relying "
+            "parties may still hold a JWKS without it. "
             f"It becomes safe to sign in {_seconds_until(early.safe_at)}s, at "
             f"{early.safe_at:%Y-%m-%d %H:%M:%S}Z; `idp keys rotate --force` rotates anyway."
         ) from None

@@ -140,10 +140,17 @@ def _swap(now_state: str, kid: str, **values: Any) -> bool:
     return claim_once(SigningKey, SigningKey.kid == kid, SigningKey.state == now_state, **values)
 
 
+def cache_window() -> timedelta:
+    """Return how long after a key's creation a relying party may still hold a JWKS without it."""
+    # The key is in the database from the commit that creates it, milliseconds after created_at (a
+    # second covers it), and in every process's JWKS within KEY_SET_MAX_AGE more.
+    config = current_app.config
+    return timedelta(seconds=1 + config["KEY_SET_MAX_AGE"] + config["JWKS_MAX_AGE"])
+
+
 def unsafe_until(key: SigningKey) -> datetime | None:
     """Return when every JWKS cached before the key was published will have expired; None if all have."""
-    # A next key is in the JWKS from the commit that creates it, milliseconds after created_at.
-    safe_at = key.created_at + timedelta(seconds=current_app.config["JWKS_MAX_AGE"])
+    safe_at = key.created_at + cache_window()
     return safe_at if utcnow() < safe_at else None
 
 

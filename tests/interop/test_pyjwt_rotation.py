@@ -7,6 +7,7 @@ import pytest
 import requests
 from flask import Flask
 
+from idp.keys import store
 from idp.keys.models import NEXT
 from idp.oauth.clients import create_client
 from tests.conftest import PASSWORD, LiveServer
@@ -43,7 +44,7 @@ def test_access_tokens_validate_across_rotation(app: Flask, live_server: LiveSer
     assert validate(cached, before["access_token"], issuer)["sub"] == user.id
 
     # The next key has been published for a whole JWKS cache lifetime: the rotation is safe.
-    age(states()[NEXT][0], seconds=app.config["JWKS_MAX_AGE"])
+    age(states()[NEXT][0], seconds=store.cache_window().total_seconds())
     result = app.test_cli_runner().invoke(args=["keys", "rotate"])
     assert result.exit_code == 0, result.output
 

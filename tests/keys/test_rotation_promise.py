@@ -43,7 +43,7 @@ def safe_at(app: Flask, kid: str) -> str:
     """Return when a key becomes safe to sign, as the CLI prints it."""
     key = db.session.get(SigningKey, kid)
     assert key is not None
-    return f"{key.created_at + timedelta(seconds=app.config['JWKS_MAX_AGE']):%Y-%m-%d %H:%M:%S}Z"
+    return f"{key.created_at + store.cache_window():%Y-%m-%d %H:%M:%S}Z"
 
 
 def rotate_cli(app: Flask, *args: str) -> Result:
@@ -55,13 +55,18 @@ def rotate_cli(app: Flask, *args: str) -> Result:
 
 def test_rotation_refuses_a_next_key_younger_than_the_jwks_cache_lifetime(app):
     keys = states()
-    max_age = app.config["JWKS_MAX_AGE"]
+    max_age = store.cache_window().total_seconds()
     publish_ago(keys[NEXT][0], max_age - 5)
     with pytest.raises(store.NextKeyTooNew) as refused:
         store.rotate()
     assert refused.value.kid == keys[NEXT][0]
     assert timedelta(0) < refused.value.safe_at - utcnow() <= timedelta(seconds=5)
     assert states() == keys
+    # A JWKS lifetime after its creation is not enough: a process may have served a JWKS without it
+    # for up to KEY_SET_MAX_AGE after that, and a relying party may hold such a JWKS that long longer.
+    publish_ago(keys[NEXT][0], app.config["JWKS_MAX_AGE"] + app.config["KEY_SET_MAX_AGE"] / 2)
+    with pytest.raises(store.NextKeyTooNew):
+        store.rotate()
     publish_ago(keys[NEXT][0], max_age)
     rotated = store.rotate()
     assert rotated is not None and rotated.kid == keys[NEXT][0]
@@ -70,7 +75,7 @@ def test_rotation_refuses_a_next_key_younger_than_the_jwks_cache_lifetime(app):
 
 def test_a_second_rotation_in_a_row_is_refused(app):
     keys = states()
-    age(keys[NEXT][0], seconds=app.config["JWKS_MAX_AGE"])
+    age(keys[NEXT][0], seconds=store.cache_window().total_seconds())
     rotated = store.rotate()
     assert rotated is not None and rotated.kid == keys[NEXT][0]
     fresh = states()[NEXT]
@@ -93,7 +98,7 @@ def test_forced_rotation_promotes_a_young_next_key(app):
 def test_automatic_rotation_never_follows_a_rotation_at_once(app):
     app.config["KEY_ROTATION_PERIOD"] = 0  # always due, as far as the period goes
     keys = states()
-    age(keys[NEXT][0], seconds=app.config["JWKS_MAX_AGE"])
+    age(keys[NEXT][0], seconds=store.cache_window().total_seconds())
     store.maintain()
     after = states()
     assert after[CURRENT] == keys[NEXT]
@@ -112,7 +117,7 @@ def test_a_next_key_is_published_from_its_creation(app):
 
 def test_operators_rotating_at_once_rotate_exactly_once(app):
     keys = states()
-    age(keys[NEXT][0], seconds=app.config["JWKS_MAX_AGE"])
+    age(keys[NEXT][0], seconds=store.cache_window().total_seconds())
     db.session.remove()
     barrier = threading.Barrier(4)
     outcomes: list[str | None] = []
@@ -147,7 +152,7 @@ def test_cli_refuses_a_young_next_key_and_says_when_it_is_safe(app):
     assert "not rotating" in message and keys[NEXT][0] in message
     assert safe_at(app, keys[NEXT][0]) in message
     wait = re.search(r"safe to sign in (\d+)s", message)
-    assert wait and 0 < int(wait[1]) <= app.config["JWKS_MAX_AGE"], message
+    assert wait and 0 < int(wait[1]) <= store.cache_window().total_seconds(), message
     assert "idp keys rotate --force" in message and "Traceback" not in result.output
     assert states() == keys
 
@@ -165,13 +170,13 @@ def test_cli_force_rotates_and_warns_what_relying_parties_will_see(app):
     assert "until their cache expires or they refetch the JWKS on an unknown kid" in warning
     assert f"until {safe_at(app, keys[NEXT][0])}" in warning
     wait = re.search(r"for up to (\d+)s more", warning)
-    assert wait and 0 < int(wait[1]) <= app.config["JWKS_MAX_AGE"], warning
+    assert wait and 0 < int(wait[1]) <= store.cache_window().total_seconds(), warning
     assert states()[CURRENT] == keys[NEXT]
 
 
 def test_cli_rotates_a_next_key_published_long_enough_then_refuses_the_next(app):
     keys = states()
-    age(keys[NEXT][0], seconds=app.config["JWKS_MAX_AGE"])
+    age(keys[NEXT][0], seconds=store.cache_window().total_seconds())
     first = rotate_cli(app)
     assert first.exit_code == 0, first.output
     assert first.stdout == f"rotated: {keys[NEXT][0]} now signs\n" and not first.stderr  # no warning
@@ -198,7 +203,7 @@ def test_rotating_twice_under_gunicorn_never_breaks_a_cached_jwks(app, database_
     assert secret is not None
     old = states()
     # The next key has been published for a whole JWKS cache lifetime: the first rotation is safe.
-    age(old[NEXT][0], seconds=app.config["JWKS_MAX_AGE"])
+    age(old[NEXT][0], seconds=store.cache_window().total_seconds())
     with serve(database_url, tmp_path_factory.mktemp("gunicorn"), RATELIMIT_ENABLED="0") as server:
         # The relying party fetches the JWKS once and never again (not even for an unknown kid).
         response = requests.get(server.url + "/.well-known/jwks.json", timeout=TIMEOUT)
