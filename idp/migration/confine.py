@@ -53,6 +53,9 @@ JAIL_TMP = "/tmp"  # noqa: S108 - the jail's own /tmp, a private tmpfs
 PASSWD_NAME = "idp-script"
 
 
+GROUP_PREFIX = "idp-jail-"  # memory cgroups of jails, beside the provider's own: idp-jail-<keeper pid>
+
+
 class JailUnavailable(Exception):
     """The kernel lacks a mechanism the jail's settings require (or refused it)."""
 
@@ -63,6 +66,53 @@ def remove_folder(pid: int, folder: str) -> None:
         for name in os.listdir(folder):
             if name.startswith(f"{STALE_PREFIX}{pid}-"):
                 shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+
+
+def memory_cgroup() -> str | None:
+    """Return the folder of this process's memory cgroup where jails' groups can be made, or None."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in _read("/proc/self/cgroup").splitlines():
+            _, controllers, path = line.split(":", 2)
+            if "memory" in controllers.split(","):  # cgroup v1's memory hierarchy
+                folder = f"/sys/fs/cgroup/memory{path}"
+                return folder if os.access(folder, os.W_OK) else None
+            if controllers == "":  # cgroup v2: only where memory is delegated to our children
+                folder = f"/sys/fs/cgroup{path}"
+                if "memory" in _read(f"{folder}/cgroup.subtree_control").split() \
+                        and os.access(folder, os.W_OK):
+                    return folder
+    return None
+
+
+def remove_groups(keeper: int | None = None) -> None:
+    """Remove the memory cgroup of a jail (its keeper's pid), or of every jail whose keeper has died."""
+    folder = memory_cgroup()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(folder) if folder else ():
+            pid = name[len(GROUP_PREFIX):]
+            if not name.startswith(GROUP_PREFIX) or not pid.isdigit():
+                continue
+            if (keeper is None and not os.path.exists(f"/proc/{pid}")) or int(pid) == keeper:
+                _remove_group(f"{folder}/{name}", 2.0)
+
+
+def _remove_group(group: str, patience: float) -> None:
+    """Remove a jail's cgroup, ending what is left in it (its keeper is gone, or going)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            os.rmdir(group)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            with contextlib.suppress(OSError, ValueError):
+                for pid in _read(f"{group}/cgroup.procs").split():
+                    with contextlib.suppress(OSError):
+                        os.kill(int(pid), signal.SIGKILL)
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)
 
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
@@ -393,7 +443,8 @@ class _Jail:
                     self._end(status, ready)
                 elif "unshared" in message:
                     self._map(setup, message["unshared"])
-                    _send(sock, {"mapped": True, "hosts": endpoints.hosts_file()})
+                    unbounded = self._bound_memory(setup)
+                    _send(sock, {"mapped": True, "hosts": endpoints.hosts_file(), "notes": unbounded})
                 elif "error" in message:
                     if self.full or not ready:
                         self._refuse(message["error"])
@@ -420,9 +471,33 @@ class _Jail:
                            ("gid_map", f"{self.gid} {self.gid} 1")):
             _write(f"/proc/{pid}/{name}", text)
 
+    def _bound_memory(self, setup: int) -> list[str]:
+        """Put setup, and so every process of the jail, in a memory cgroup of its own, where one can be
+        made: the jail's memory, its /tmp included, is then bounded in all, not only process by process.
+        Return a note for the runner where it cannot."""
+        folder = memory_cgroup()
+        group = f"{folder}/{GROUP_PREFIX}{os.getpid()}"
+        limit = str((self.plan["memory_mb"] + self.plan["disk_mb"]) * 1024 * 1024)  # /tmp is memory too
+        try:
+            if folder is None:
+                raise OSError(errno.EACCES, "no memory cgroup can be made here")
+            os.mkdir(group, 0o700)
+            v1 = os.path.exists(f"{group}/memory.limit_in_bytes")
+            _write(f"{group}/memory.limit_in_bytes" if v1 else f"{group}/memory.max", limit)
+            with contextlib.suppress(OSError):  # swap too, where the kernel accounts for it
+                _write(f"{group}/memory.memsw.limit_in_bytes" if v1 else f"{group}/memory.swap.max",
+                       limit if v1 else "0")
+            _write(f"{group}/cgroup.procs", str(setup))
+        except OSError as error:
+            _remove_group(group, 0.0)
+            return [f"no memory cgroup ({error.strerror}): each of a script's processes is bounded in "
+                    "memory, not all of them together"]
+        return []
+
     def _end(self, status: int | None, ready: bool) -> None:
         """Exit as the runner did, so that the parent can say how it ended."""
         remove_folder(os.getpid(), self.plan["host_tmp"])
+        remove_groups(os.getpid())
         if not ready and status is None:
             self._refuse("the jail could not be built")
         if status is not None and os.WIFSIGNALED(status):
@@ -448,6 +523,7 @@ class _Jail:
         if not reply or "mapped" not in reply:
             os._exit(0)
         self.etc_hosts = str(reply.get("hosts", ""))
+        self.notes.extend(reply.get("notes", []))
         if isolated:
             self.layout.open()
             os.setresgid(self.gid, self.gid, self.gid)

@@ -366,17 +366,20 @@ def _module_packages() -> list[Path]:
 
 
 def clean_stale(folder: str | None = None) -> None:
-    """Remove the host folders of partial jails whose keeper died without removing them."""
+    """Remove the host folders of partial jails, and the memory cgroups of jails, whose keeper died
+    without removing them."""
     base = Path(folder or tempfile.gettempdir())
     for path in base.glob(STALE_PREFIX + "*-*"):
         pid = path.name[len(STALE_PREFIX):].split("-")[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
+    confine.remove_groups()
 
 
 def remove_folder(pid: int) -> None:
-    """Remove the host folder of a worker's partial jail, if it made one."""
+    """Remove what a killed worker's jail kept outside it: a partial jail's host folder, a memory cgroup."""
     confine.remove_folder(pid, tempfile.gettempdir())
+    confine.remove_groups(pid)
 
 
 def _alive(pid: int) -> bool:

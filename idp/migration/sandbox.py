@@ -36,9 +36,10 @@ killed before its answer comes back, and a worker runs at most SCRIPT_PROCESSES 
 kernel lacks a mechanism the worker answers `SandboxUnavailable` (logged) unless SCRIPT_JAIL is
 "partial".
 
-What the jail does not do: module globals and threads live as long as the worker; memory is bounded per
-process (SCRIPT_PROCESSES × SCRIPT_MEMORY_MB in all, plus the disk), not in total by a cgroup; scripts
-cannot query DNS (no SRV or TXT records: a mongodb+srv URL does not work in the jail).
+Memory is bounded per process, and in all by a memory cgroup of the jail's own where idp can make one;
+a thread a call leaves running ends its worker after the answer. What the jail does not do: module
+globals live as long as the worker; scripts cannot query DNS (no SRV or TXT records: a mongodb+srv URL
+does not work in the jail).
 """
 
 import atexit
@@ -249,8 +250,8 @@ class _Worker:
                                     raise ValueError("notes are not a list")
                             except (ValueError, KeyError):  # a script wrote to the channel: not our protocol
                                 raise _Died(output.text()) from None
-                            logger.warning("script worker %d runs in a partial jail: %s", self.pid,
-                                           "; ".join(map(str, notes)))
+                            logger.warning("script worker %d runs in a jail weaker than it could be: %s",
+                                           self.pid, "; ".join(map(str, notes)))
                             continue
                         if received:
                             raise _Died(output.text())  # more than one answer: not our protocol
@@ -413,11 +414,15 @@ class Pool:
                 logger.warning("script worker %d died during %s(): %s", worker.pid, function, status)
                 raise ScriptCrashed(f"the script worker died during {function}(): {status}",
                                     output=redact.scrub(str(died), secrets)) from None
-            keep = True
             output = redact.scrub(output, secrets)
-            return self._answer(body, output, time.monotonic() - started, secrets, worker.pid)
+            try:
+                response = _loads(body)
+            except ValueError:
+                raise ScriptCrashed("the script worker broke the protocol", output=output) from None
+            keep = response.get("retire") is not True  # a thread the call started lives on: it ends
+            return self._answer(response, output, time.monotonic() - started, secrets, worker.pid)
         except ScriptFailed as failed:
-            keep = failed.type_name != "MemoryError"  # a worker that ran out of memory may be unwell
+            keep = keep and failed.type_name != "MemoryError"  # a worker that ran out of memory may be unwell
             raise
         except (ScriptCrashed, SandboxUnavailable):
             keep = False
@@ -425,12 +430,9 @@ class Pool:
         finally:
             self._release(worker, keep)
 
-    def _answer(self, body: bytes, output: str, duration: float, secrets: list[str], pid: int) -> Outcome:
+    def _answer(self, response: dict[str, Any], output: str, duration: float, secrets: list[str],
+                pid: int) -> Outcome:
         """Turn a response into an Outcome or the exception it stands for."""
-        try:
-            response = _loads(body)
-        except ValueError:
-            raise ScriptCrashed("the script worker broke the protocol", output=output) from None
         kind = response.get("kind")
         if response.get("ok") is True:
             return Outcome(response.get("value"), output, duration, pid)

@@ -235,9 +235,12 @@ def main(argv: list[str]) -> int:
     limit(memory_mb)
     scripts: dict[str, types.ModuleType] = {}
     while (request := receive(requests)) is not None:
-        end_call()  # a thread a former call left may have started processes since that call's answer
+        threads = set(threading.enumerate())
         response = handle(request, scripts, cpu_seconds)
         end_call()  # before the answer: when the caller has it, nothing the call started is left
+        if set(threading.enumerate()) - threads:  # nor a thread: the worker ends with it, once answered
+            send(responses, encode({**json.loads(response[HEADER.size:]), "retire": True}))
+            os._exit(0)
         send(responses, response)
     return 0
 
