@@ -102,6 +102,23 @@ def test_mail_asked_for_while_smtp_is_down_arrives_when_it_is_back(app: Flask, u
     assert "token=" not in caplog.text
 
 
+def test_an_smtp_server_that_goes_down_and_comes_back_loses_no_mail(app: Flask, user: Any,
+                                                                     browser: Browser) -> None:
+    with Mailbox() as box:
+        app.config["SMTP_URL"] = box.url
+        ask_for_reset(browser, user.email)
+        assert box.wait_for(user.email)["Subject"] == "Reset your password"
+    # The server goes down between two mails: the second waits in the queue, failing, until it is back.
+    ask_for_reset(browser, user.email)
+    [row] = eventually(lambda: [r for r in queued() if r.task is None and r.attempts >= 2 and not r.claim])
+    assert "ConnectionRefusedError" in row.last_error
+    with Mailbox(port=box.port) as back:
+        second = back.wait_for(user.email)
+        eventually(lambda: not queued())
+    assert len(box.messages) == len(back.messages) == 1 and box.link(box.messages[0]) != back.link(second)
+    assert "Choose a new password" in browser.get(path(back.link(second))).text
+
+
 def test_a_hanging_server_delays_mail_without_slowing_answers(
         app: Flask, user: Any, browser: Browser, caplog: pytest.LogCaptureFixture) -> None:
     app.config["SMTP_TIMEOUT"] = 2
