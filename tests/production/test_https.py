@@ -1,20 +1,24 @@
 """Every hosted form in Chromium over https, as production runs: TLS in `idp serve`, or nginx in front."""
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import requests
 from playwright.sync_api import Browser, Locator, Page
+from requests.adapters import HTTPAdapter
 from werkzeug.serving import make_server
 
 from demo.rp import create_rp
 from idp.oauth.clients import create_client
 from tests.browser.conftest import TIMEOUT_MS
-from tests.browser.pages import Screenshots, claim, follow, heading, output_root, submit, visit
+from tests.browser.pages import Screenshots, claim, follow, heading, output_root, sign_in, submit, visit
 from tests.mailbox import Mailbox, make_certificates
 from tests.served import Served, free_port, listen, serve, tls_proxy
 from tests.support import csrf_token
@@ -22,8 +26,13 @@ from tests.support import csrf_token
 EMAIL = "hedy@example.com"
 PASSWORD = "frequency hopping 1942"
 NEW_PASSWORD = "spread spectrum 1962"
+EXPIRED = "This form has expired or was not sent from this site"
+WRONG = "Wrong email or password."
 
-pytestmark = pytest.mark.parametrize("tls", ["server", "proxy"])
+# TLS in the server on SQLite, nginx in front on PostgreSQL: both databases, at the cost of two runs.
+SERVER = pytest.param("server", "sqlite", id="server-sqlite")
+PROXY = pytest.param("proxy", "postgresql", id="proxy-postgresql")
+BOTH = pytest.mark.parametrize(("tls", "database_url"), [SERVER, PROXY], indirect=["database_url"])
 
 
 @dataclass
@@ -34,6 +43,7 @@ class Deployment:
     served: Served
     ca: Path
     rp_url: str
+    rp_client_id: str
     mailbox: Mailbox
 
 
@@ -73,7 +83,7 @@ def deployment(tls: str, app, database_url: str, tmp_path: Path,
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
-            yield Deployment(url, served, tmp_path / "ca.pem", rp_url, mailbox)
+            yield Deployment(url, served, tmp_path / "ca.pem", rp_url, client.id, mailbox)
         finally:
             server.shutdown()
             thread.join(5)
@@ -95,8 +105,21 @@ def https_page(chromium: Browser) -> Iterator[Page]:
     context.close()
 
 
+def signed_in_elsewhere(deployment: Deployment) -> requests.Session:
+    """Sign in with requests as another device would; return its session, checked to be signed in."""
+    session = requests.Session()
+    session.verify = str(deployment.ca)
+    page = session.get(deployment.url + "/u/login", timeout=10)
+    answer = session.post(page.url, allow_redirects=False, timeout=30, data={
+        "csrf_token": csrf_token(page.text), "email": EMAIL, "password": PASSWORD})
+    assert answer.status_code == 302, answer.text
+    assert session.get(deployment.url + "/u/account", allow_redirects=False, timeout=10).status_code == 200
+    return session
+
+
+@BOTH
 def test_every_hosted_form_works_over_https(tls: str, deployment: Deployment, https_page: Page) -> None:
-    """Sign up, consent, verify, change the password, sign out, reset, sign in: every form posts."""
+    """Sign up, consent, verify, change the password, reset, sign in, sign out three ways: all posts."""
     page, idp, rp = https_page, deployment.url, deployment.rp_url
     shots = Screenshots(output_root() / "browser" / f"https-{tls}")
 
@@ -113,9 +136,12 @@ def test_every_hosted_form_works_over_https(tls: str, deployment: Deployment, ht
     assert claim(page, "email") == EMAIL and claim(page, "iss") == idp
     shots.take(page, "rp-signed-in")
 
-    link = Mailbox.link(deployment.mailbox.wait_for(EMAIL, timeout=10))
-    assert link.startswith(idp + "/u/verify-email?token=")
-    assert visit(page, link).status == 200 and heading(page) == "Email verified"
+    visit(page, idp + "/u/account")
+    assert submit(page, "Send the verification link again").status == 200, page.content()
+    assert page.get_by_role("status").inner_text() == f"We sent a new verification link to {EMAIL}."
+    links = [Mailbox.link(deployment.mailbox.wait_for(EMAIL, timeout=10)) for _ in range(2)]
+    assert len(set(links)) == 2 and all(link.startswith(idp + "/u/verify-email?token=") for link in links)
+    assert visit(page, links[1]).status == 200 and heading(page) == "Email verified"
 
     visit(page, idp + "/u/account")
     page.get_by_label("Current password", exact=True).fill(PASSWORD)
@@ -142,7 +168,26 @@ def test_every_hosted_form_works_over_https(tls: str, deployment: Deployment, ht
     shots.take(page, "rp-signed-in-again")
     assert claim(page, "email_verified") == "true"
 
+    # RP-initiated logout without an id_token_hint: anyone could have sent it, so idp asks first.
+    visit(page, idp + "/oidc/logout?" + urlencode({
+        "client_id": deployment.rp_client_id, "post_logout_redirect_uri": rp + "/"}))
+    assert heading(page) == "Sign out?" and "Partner app asks to sign you out." in page.content()
+    shots.take(page, "logout-confirmation")
+    cross(page, page.get_by_role("button", name="Sign out", exact=True), rp + "/")
+    visit(page, idp + "/u/account")
+    assert page.url.startswith(idp + "/u/login"), page.url  # the confirmed form ended idp's session
 
+    with signed_in_elsewhere(deployment) as other:
+        visit(page, idp + "/u/login")
+        assert sign_in(page, EMAIL, PASSWORD).status == 200 and heading(page) == "Your account"
+        assert submit(page, "Sign out of every device").status == 200
+        assert heading(page) == "Signed out everywhere"
+        shots.take(page, "signed-out-everywhere")
+        gone = other.get(idp + "/u/account", allow_redirects=False, timeout=10)
+    assert gone.status_code == 302 and gone.headers["Location"].endswith("/u/login")  # that device too
+
+
+@BOTH
 def test_a_form_posted_from_another_site_is_refused(deployment: Deployment) -> None:
     """A valid CSRF token is not enough: the browser's Origin must be ours (never "null")."""
     with requests.Session() as session:
@@ -154,8 +199,62 @@ def test_a_form_posted_from_another_site_is_refused(deployment: Deployment) -> N
             answer = session.post(page.url, headers={"Origin": origin}, allow_redirects=False,
                                   data={"csrf_token": token, "email": EMAIL, "password": "wrong"})
             assert answer.status_code == status
-            expired = "This form has expired or was not sent from this site" in answer.text
+            expired = EXPIRED in answer.text
             assert expired is (origin != deployment.url), origin  # ours: just a wrong password
-        answer = session.post(page.url, headers={"Referer": "https://evil.example/"}, allow_redirects=False,
-                              data={"csrf_token": token, "email": EMAIL, "password": "wrong"})
-        assert "This form has expired or was not sent from this site" in answer.text
+        # Without Origin, the Referer says where the form was: only one of our own pages will do.
+        for referer in ("https://evil.example/", deployment.rp_url + "/", page.url):
+            answer = session.post(page.url, headers={"Referer": referer}, allow_redirects=False,
+                                  data={"csrf_token": token, "email": EMAIL, "password": "wrong"})
+            assert answer.status_code == 400
+            ours = referer == page.url
+            assert (EXPIRED in answer.text, WRONG in answer.text) == (not ours, ours), referer
+
+
+class FromAddress(HTTPAdapter):
+    """A transport adapter whose connections leave from a given local address."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def scheme_seen(session: requests.Session, url: str, host: str, **headers: str) -> str:
+    """Return the scheme idp believes a request came over: that of the one same-host Origin it accepts."""
+    # idp takes a form whose Origin is its issuer or the request's own scheme://Host (idp.web):
+    # with a Host other than the issuer's, the scheme idp sees alone decides.
+    headers["Host"] = host
+    page = session.get(url + "/u/login", headers=headers, timeout=10)
+    # The cookie is Secure (the issuer is https): over plain http we hand it over ourselves.
+    headers["Cookie"] = f"idp_session={page.cookies['idp_session']}"
+    accepted = []
+    for scheme in ("https", "http"):
+        answer = session.post(url + "/u/login", allow_redirects=False, timeout=10,
+                              headers={**headers, "Origin": f"{scheme}://{host}"},
+                              data={"csrf_token": csrf_token(page.text), "password": "wrong",
+                                    "email": f"{uuid.uuid4().hex}@example.com"})  # none gets throttled
+        assert answer.status_code == 400
+        if EXPIRED not in answer.text:
+            assert WRONG in answer.text
+            accepted.append(scheme)
+    assert len(accepted) == 1, accepted
+    return accepted[0]
+
+
+@pytest.mark.parametrize(("tls", "database_url"), [PROXY], indirect=["database_url"])
+def test_x_forwarded_proto_counts_only_from_the_proxy(deployment: Deployment) -> None:
+    """Behind nginx idp sees https, as X-Forwarded-Proto says; from any other peer the header is ignored."""
+    # The scheme matters to idp only in recognising its own forms' Origin: the session cookie's
+    # Secure flag, mailed links and the issuer come from ISSUER, and redirects are relative.
+    host = "localhost:" + deployment.url.rsplit(":", 1)[1]  # not the issuer's host, 127.0.0.1
+    upstream = deployment.served.url  # idp serve itself, plain http, trusting 127.0.0.1 only
+    with requests.Session() as through_nginx, requests.Session() as trusted, requests.Session() as stranger:
+        through_nginx.verify = str(deployment.ca)
+        stranger.mount("http://", FromAddress("127.0.0.2"))  # loopback, but not a trusted proxy
+        assert scheme_seen(through_nginx, deployment.url, host) == "https"
+        assert scheme_seen(trusted, upstream, host, **{"X-Forwarded-Proto": "https"}) == "https"
+        assert scheme_seen(stranger, upstream, host, **{"X-Forwarded-Proto": "https"}) == "http"
+        assert scheme_seen(trusted, upstream, host) == "http"  # and nothing else made it https
