@@ -56,6 +56,8 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     settings_of(app.config, instance_path=app.instance_path)  # a bad SCRIPT_* value stops start-up
 
     from idp import counters, mail, web
+    from idp.admin import views as admin_views
+    from idp.commands import admins as admins_cli
     from idp.commands import apis as apis_cli
     from idp.commands import clients as clients_cli
     from idp.commands import connections as connections_cli
@@ -80,8 +82,8 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     jobs.init_app(app)
     server.init_app(app)
     management_api.init_app(app)
-    for bp in (keys_views.bp, oauth_views.bp, pages_views.bp,
-               keys_cli.bp, clients_cli.bp, apis_cli.bp, users_cli.bp, connections_cli.bp,
+    for bp in (keys_views.bp, oauth_views.bp, pages_views.bp, admin_views.bp,
+               keys_cli.bp, clients_cli.bp, apis_cli.bp, users_cli.bp, admins_cli.bp, connections_cli.bp,
                connections_cli.status_bp, setup_cli.bp):
         app.register_blueprint(bp)
 

@@ -20,6 +20,7 @@ LAYERS = [
     {"oauth"},
     {"pages"},
     {"management"},  # the management API (/api/v2/, Auth0's shapes)
+    {"admin"},  # the admin dashboard (/admin/), a first-party client of idp
     {"commands"},
     {"__init__", "cli"},  # create_app and the `idp` entry point: the wiring
 ]

@@ -11,6 +11,7 @@ from flask_migrate import upgrade
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from idp import SCHEMA, create_app, production
+from idp.admin.auth import dashboard_client
 from idp.errors import ConfigurationError
 from idp.keys import kek
 from idp.keys.store import ensure_keys
@@ -33,6 +34,9 @@ def init() -> None:
     upgrade(directory=SCHEMA)
     ensure_keys()
     click.echo("database schema up to date; signing keys ready")
+    client = dashboard_client()
+    click.echo(f"admin dashboard: {current_app.config['ISSUER']}/admin (client {client.id}); "
+               "`idp admins add EMAIL` lets a user in")
 
 
 def _serving_app() -> Flask:

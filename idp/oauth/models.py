@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin, scope_to_list
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.connections.models import NATIVE_ID
@@ -39,6 +39,8 @@ class Client(Model, ClientMixin):
     # The database connection its users sign in through.
     connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id"), default=NATIVE_ID)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # idp's own admin dashboard, a first-party public client (idp/admin/auth.py keeps it registered).
+    dashboard: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     @property
     def public(self) -> bool:

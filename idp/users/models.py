@@ -58,6 +58,8 @@ class User(Model):
     # A blocked user cannot sign in (Auth0's `blocked`); blocking ends their sessions and grants.
     blocked: Mapped[bool] = mapped_column(default=False, server_default=false())
     last_ip: Mapped[str | None] = mapped_column(String(64))
+    # May sign in to the admin dashboard (`idp admins add`); checked again on every dashboard request.
+    admin: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Session(Model):
