@@ -50,6 +50,7 @@ def environment(env: Mapping[str, str]) -> dict[str, str]:
     full.setdefault("IDP_INSTANCE_PATH", str(REPO / "instance"))
     full.setdefault("IDP_ISSUER", DEFAULT_ISSUER)
     full.setdefault("DEMO_PORT", DEFAULT_PORT)
+    full.setdefault("IDP_ADMIN_CONNECTION", LEGACY_CONNECTION)  # the demo user, an admin, signs in there
     full["IDP_ISSUER"] = full["IDP_ISSUER"].rstrip("/")
     port = full["DEMO_PORT"]
     if not port.isdigit() or not 0 < int(port) < 65536:
@@ -144,6 +145,7 @@ def prepare(env: Mapping[str, str]) -> dict[str, Any]:
                "--name", DEMO_NAME, "--verified", "--connection", LEGACY_CONNECTION, check=False)
     if user.returncode != 0 and "already exists" not in user.stderr:
         raise DemoError(f"`idp users create` failed:\n{user.stderr or user.stdout}")
+    idp(env, "admins", "add", DEMO_EMAIL)
     return _ensure_client(env)
 
 
@@ -213,6 +215,7 @@ def _banner(env: Mapping[str, str]) -> str:
         f"  Open the demo app:   {rp}/",
         f"  Provider (issuer):   {issuer}",
         f"  Discovery:           {issuer}/.well-known/openid-configuration",
+        f"  Dashboard:           {issuer}/admin  (the demo user is an admin)",
         "",
         f"  Sign in as:          {DEMO_EMAIL}  /  {DEMO_PASSWORD}",
         f"  or a legacy user:    {LEGACY_USERS[0][1]}  /  {LEGACY_PASSWORD}",

@@ -32,6 +32,9 @@ KEY_SET_MAX_AGE = 1.0
 # How long a process reuses a client it read; another process's change to a client shows this late.
 CLIENT_CACHE_MAX_AGE = 1.0
 
+# The connection whose users sign in to the dashboard (<issuer>/admin); `idp admins add` makes them admins.
+ADMIN_CONNECTION = "Username-Password-Authentication"
+
 # Log events (GET /api/v2/logs) older than this many days are deleted (each process prunes hourly).
 LOG_RETENTION_DAYS = 30
 # Seconds a management API search (users or logs) may run before it is a 503; a costly query cannot

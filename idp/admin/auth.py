@@ -19,6 +19,7 @@ from flask import session as cookie
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from idp.connections import registry
 from idp.db import db
 from idp.oauth import clients, tokens
 from idp.oauth.models import Client, Token
@@ -48,8 +49,10 @@ def _uris() -> tuple[list[str], list[str]]:
 
 
 def dashboard_client() -> Client:
-    """Return idp's dashboard client: registered if missing, its URIs following a changed issuer."""
+    """Return idp's dashboard client: registered if missing, its URIs and connection following a changed
+    issuer or ADMIN_CONNECTION."""
     redirects, logouts = _uris()
+    connection = registry.find(current_app.config["ADMIN_CONNECTION"]).id
     # Of two made at the same moment by two processes, the oldest is the one every process uses.
     client = db.session.scalar(select(Client).where(Client.dashboard.is_(True))
                                .order_by(Client.created_at, Client.id).limit(1))
@@ -57,11 +60,13 @@ def dashboard_client() -> Client:
         # Never made, or deleted with `idp clients delete`: it is a real client and may be deleted, and
         # the dashboard simply registers it again (codes and tokens of the old one went with it).
         client, _ = clients.create_client(NAME, redirects, public=True, first_party=True,
-                                          post_logout_redirect_uris=logouts)
+                                          post_logout_redirect_uris=logouts, connection_id=connection)
         client.dashboard = True
         db.session.commit()
-    elif client.redirect_uris != redirects or client.post_logout_redirect_uris != logouts:
-        moved = clients.update_client(client.id, redirect_uris=redirects, post_logout_redirect_uris=logouts)
+    elif (client.redirect_uris, client.post_logout_redirect_uris, client.connection_id) \
+            != (redirects, logouts, connection):
+        moved = clients.update_client(client.id, redirect_uris=redirects, post_logout_redirect_uris=logouts,
+                                      connection_id=connection)
         assert moved is not None
         client = moved
     return client

@@ -1,23 +1,24 @@
 """`idp admins …` commands: who may sign in to the dashboard at <issuer>/admin."""
 
 import click
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from idp.admin import admins
 from idp.admin.admins import COMMAND_LINE
 from idp.connections import registry, stores
-from idp.connections.models import NATIVE_NAME
 from idp.connections.registry import InvalidConnection
 from idp.users.models import User
 
 bp = Blueprint("admins_cli", __name__, cli_group="admins")
 bp.cli.help = "Admins: the users who may sign in to the dashboard at <issuer>/admin."
-CONNECTION = click.option("--connection", "connection_name", default=NATIVE_NAME, show_default=True,
-                          help="The user's database connection.")
+CONNECTION = click.option("--connection", "connection_name", default=None,
+                          help="The user's database connection (default: ADMIN_CONNECTION, whose users "
+                               "sign in to the dashboard).")
 
 
-def _user(email: str, connection_name: str) -> User:
+def _user(email: str, connection_name: str | None) -> User:
     """Return the user with this email in idp's database, in the named connection."""
+    connection_name = connection_name or current_app.config["ADMIN_CONNECTION"]
     try:
         store = stores.named(connection_name)
     except InvalidConnection as e:
@@ -38,6 +39,9 @@ def add(email: str, connection_name: str) -> None:
         click.echo(f"{user.email} ({user.id}) is now an admin")
     else:
         click.echo(f"{user.email} ({user.id}) was an admin already")
+    if connection_name not in (None, current_app.config["ADMIN_CONNECTION"]):
+        click.echo(f"note: the dashboard signs users in through {current_app.config['ADMIN_CONNECTION']} "
+                   "(ADMIN_CONNECTION): this admin can sign in there only once it is theirs", err=True)
 
 
 @bp.cli.command("remove")

@@ -12,6 +12,7 @@ from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from idp import SCHEMA, create_app, production
 from idp.admin.auth import dashboard_client
+from idp.connections.registry import InvalidConnection
 from idp.errors import ConfigurationError
 from idp.keys import kek
 from idp.keys.store import ensure_keys
@@ -34,7 +35,12 @@ def init() -> None:
     upgrade(directory=SCHEMA)
     ensure_keys()
     click.echo("database schema up to date; signing keys ready")
-    client = dashboard_client()
+    try:
+        client = dashboard_client()
+    except InvalidConnection:  # a connection made after init: the dashboard registers its client then
+        click.echo(f"admin dashboard: {current_app.config['ISSUER']}/admin, once ADMIN_CONNECTION "
+                   f"({current_app.config['ADMIN_CONNECTION']}) exists")
+        return
     click.echo(f"admin dashboard: {current_app.config['ISSUER']}/admin (client {client.id}); "
                "`idp admins add EMAIL` lets a user in")
 

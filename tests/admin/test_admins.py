@@ -10,6 +10,7 @@ from idp.admin import overview
 from idp.admin.auth import dashboard_client, safe_next
 from idp.connections import registry, status
 from idp.connections.legacy import LegacyUnavailable
+from idp.connections.models import NATIVE_ID
 from idp.db import db
 from idp.events.models import LogEvent
 from idp.oauth.models import Client
@@ -107,3 +108,14 @@ def test_a_legacy_store_that_cannot_count_shows_its_error_redacted(app, monkeypa
     [row] = [c for c in overview.overview().connections if c.name == "shop-db"]
     assert row.migrating and row.legacy_total is None and row.remaining is None
     assert row.count_error == "count_users: OperationalError: cannot reach [redacted]"
+
+
+def test_admin_connection_chooses_whose_users_sign_in_to_the_dashboard(app, user):
+    shop = registry.create("shop-db", migrating=True)
+    grace = create_user("grace@shop.example", PASSWORD, shop.id)
+    assert dashboard_client().connection_id == NATIVE_ID
+    app.config["ADMIN_CONNECTION"] = "shop-db"
+    assert dashboard_client().connection_id == shop.id  # the hosted login then asks shop-db
+    assert run(app, "admins", "add", grace.email).exit_code == 0 and grace.admin
+    noted = run(app, "admins", "add", user.email, "--connection", "Username-Password-Authentication")
+    assert noted.exit_code == 0 and "signs users in through shop-db" in noted.output

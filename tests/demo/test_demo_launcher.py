@@ -155,6 +155,13 @@ def test_demo_runs_signs_in_and_stops_on_ctrl_c(demo_env, tmp_path):
         assert home.url == rp_url + "/" and "Alice Legacy" in home.text, home.text
         report = json.loads(idp(env, "migration", "status", LEGACY_CONNECTION, "--json").stdout)
         assert report["migrated"] == 1 and report["by_source"] == {"login": 1}
+        assert f"Dashboard:           {issuer}/admin" in output
+        with requests.Session() as agent:  # the demo user is an admin
+            page = agent.get(issuer + "/admin")
+            assert urlsplit(page.url).path == "/u/login", page.text
+            overview = agent.post(page.url, data={
+                "csrf_token": csrf_token(page.text), "email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+        assert overview.url == issuer + "/admin" and "<h1>Overview</h1>" in overview.text, overview.text
     finally:
         process.send_signal(signal.SIGINT)
         try:
