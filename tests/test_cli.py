@@ -72,12 +72,12 @@ def test_clients_create_list_delete(env):
     assert "no client" in idp(env, "clients", "delete", made["client_id"], ok=False)
 
 
-@pytest.mark.parametrize("uri", ["http://evil.example.com/cb", "https://x.example/cb#frag",
-                                 "https://*.example.com/cb", "javascript:alert(1)", "/relative"])
-def test_clients_create_refuses_unsafe_redirect_uris(env, uri):
+def test_clients_create_refuses_unsafe_redirect_uris(env):
     idp(env, "init")
-    output = idp(env, "clients", "create", "--name", "Bad", "--redirect-uri", uri, ok=False)
-    assert "Error" in output and "Traceback" not in output
+    for uri in ["http://evil.example.com/cb", "https://x.example/cb#frag", "https://*.example.com/cb",
+                "javascript:alert(1)", "/relative"]:
+        output = idp(env, "clients", "create", "--name", "Bad", "--redirect-uri", uri, ok=False)
+        assert "Error" in output and "Traceback" not in output, uri
 
 
 def test_users_create_prompts_for_the_password(env):
