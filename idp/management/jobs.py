@@ -47,8 +47,9 @@ def import_users() -> tuple[Response, int]:
     except users_file.FileInvalid as error:
         message = str(error).replace("the file is empty", "Users file must not be empty.")
         raise ApiError(400, message[:1].upper() + message[1:], "invalid_body") from None
+    created = job.as_dict(connection.name)  # as created: this process's runner may claim it at once
     jobs.start()
-    return jsonify(job.as_dict(connection.name)), 202
+    return jsonify(created), 202
 
 
 def _job(job_id: str) -> ImportJob:
