@@ -56,6 +56,12 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     settings_of(app.config, instance_path=app.instance_path)  # a bad SCRIPT_* value stops start-up
 
     from idp import counters, mail, web
+    from idp.admin import clients as admin_clients  # noqa: F401  (registers its views on the admin blueprint)
+    from idp.admin import connections as admin_connections  # noqa: F401  (registers its views on the admin blueprint)
+    from idp.admin import keys as admin_keys  # noqa: F401  (registers its views on the admin blueprint)
+    from idp.admin import logs as admin_logs  # noqa: F401  (registers its views on the admin blueprint)
+    from idp.admin import migration as admin_migration  # noqa: F401  (registers its views on the admin blueprint)
+    from idp.admin import users as admin_users  # noqa: F401  (registers its views on the admin blueprint)
     from idp.admin import views as admin_views
     from idp.commands import admins as admins_cli
     from idp.commands import apis as apis_cli

@@ -9,16 +9,13 @@ import click
 from flask import Blueprint
 from sqlalchemy import func, select
 
-from idp import redact
-from idp.connections import imports, runtime
+from idp.connections import imports, trial
 from idp.connections import registry as connections
 from idp.connections.legacy import LegacyUnavailable
 from idp.connections.models import NATIVE_ID, Connection
 from idp.connections.registry import InvalidConnection
 from idp.connections.status import status
 from idp.db import db
-from idp.migration.profiles import ProfileInvalid, parse
-from idp.migration.sandbox import ScriptError, WrongCredentials
 from idp.oauth.models import Client
 from idp.users.models import User
 
@@ -155,41 +152,28 @@ def test(name: str, email: str, password: str | None) -> None:
     connection = _find(name)
     if not connection.migrating:
         raise click.ClickException(f"{connection.name} is not a migrating connection")
-    configuration = connection.configuration
     if password == "":  # `--password ''`: asked for, so that it stays out of shell history
         password = click.prompt("Password", hide_input=True)
-    secrets = redact.secrets_in(configuration, password)
-    results: dict[str, object] = {}
-    calls = [("get_user", connection.get_user_script, [email])]
-    if password is not None:
-        calls.append(("login", connection.login_script, [email, password]))
-    for function, source, args in calls:
-        try:
-            outcome = runtime.pool().call(source or "", function, [*args, configuration])
-            results[function] = outcome.value
-            if outcome.output:
-                click.echo(f"{function} printed:\n{redact.scrub(outcome.output.rstrip(), secrets)}")
-        except WrongCredentials:
-            results[function] = None
-            click.echo(f"{function}: wrong email or password")
-        except ScriptError as e:
-            message = redact.scrub(f"{function} failed: {type(e).__name__}: {e}", secrets)
-            raise click.ClickException(message) from None
-    profiles = {}
-    for function, value in results.items():
-        if value is None:
-            click.echo(f"{function}: no user")
+    result = trial.run(connection, email, password)
+    for answer in result.answers:
+        if answer.output:
+            click.echo(f"{answer.function} printed:\n{answer.output.rstrip()}")
+        if answer.wrong_password:
+            click.echo(f"{answer.function}: wrong email or password")
+        if answer.failure:
+            raise click.ClickException(f"{answer.function} failed: {answer.failure}")
+    for answer in result.answers:
+        if answer.value is None:
+            click.echo(f"{answer.function}: no user")
             continue
-        try:
-            profiles[function] = parse(value)
-        except ProfileInvalid as e:
-            raise click.ClickException(f"{function} returned a profile we would refuse: {e}") from None
-        click.echo(f"{function}: {json.dumps(value, indent=2, sort_keys=True, default=str)}")
-    if len(profiles) == 2:
-        differences = profiles["get_user"].differences(profiles["login"])
-        if differences:
+        if answer.refused:
+            refused = f"{answer.function} returned a profile we would refuse: {answer.refused}"
+            raise click.ClickException(refused)
+        click.echo(f"{answer.function}: {json.dumps(answer.value, indent=2, sort_keys=True, default=str)}")
+    if result.rows:
+        if result.differences:
             click.echo("the profiles differ (users would be changed or duplicated):")
-            for line in differences:
+            for line in result.differences:
                 click.echo(f"  {line}")
             raise SystemExit(1)
         click.echo("the profiles agree")
