@@ -31,9 +31,18 @@ KEY_MAINTENANCE_INTERVAL = 60  # how often each process checks for a due rotatio
 KEY_SET_MAX_AGE = 1.0
 # How long a process reuses a client it read; another process's change to a client shows this late.
 CLIENT_CACHE_MAX_AGE = 1.0
+# How long a process reuses a legacy store's count_users answer (a COUNT over a big legacy table is
+# not free, and the dashboard's pages show it on every view); a changed script or configuration counts
+# again at once.
+LEGACY_COUNT_MAX_AGE = 60.0
 
 # The connection whose users sign in to the dashboard (<issuer>/admin); `idp admins add` makes them admins.
 ADMIN_CONNECTION = "Username-Password-Authentication"
+# Signing in to the dashboard asks for the password again unless it was typed this many seconds ago
+# (OIDC's max_age: an SSO session opened at an application days ago is not enough) …
+ADMIN_REAUTHENTICATE_AFTER = 900
+# … and a dashboard sign-in lasts at most this long, however busy the admin.
+ADMIN_SESSION_LIFETIME = 8 * 3600
 
 # Log events (GET /api/v2/logs) older than this many days are deleted (each process prunes hourly).
 LOG_RETENTION_DAYS = 30

@@ -66,7 +66,9 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, verify: str 
         if proc.poll() is not None:
             pytest.fail(f"{proc.args[0]} exited with {proc.returncode}: {log.read_text()}")
         try:
-            if requests.get(url + "/healthz", timeout=1, verify=verify).status_code == 200:
+            # A generous wait per probe: a worker's first request may be slow on a busy machine, and a
+            # probe given up on still counts against a worker that --max-requests recycles.
+            if requests.get(url + "/healthz", timeout=5, verify=verify).status_code == 200:
                 return
         except requests.RequestException:
             pass

@@ -10,7 +10,7 @@ from base64 import urlsafe_b64encode
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
@@ -79,6 +79,10 @@ def safe_next(value: str | None) -> str:
     parts = urlsplit(value)
     if parts.scheme or parts.netloc or not (parts.path == HOME or parts.path.startswith(HOME + "/")):
         return HOME
+    # Dot segments and empty ones would lead the browser out of /admin (`/admin/../x`, `/admin/..//x`).
+    segments = unquote(parts.path).split("/")[1:]
+    if any(segment in ("", ".", "..") for segment in segments[1:-1]) or segments[-1] in (".", ".."):
+        return HOME
     return value
 
 
@@ -104,7 +108,8 @@ def begin(next_path: str) -> tuple[str, str]:
     challenge = urlsafe_b64encode(hashlib.sha256(sign_in.verifier.encode()).digest()).rstrip(b"=").decode()
     url = url_for("oauth.authorize", response_type="code", client_id=client.id,
                   redirect_uri=client.redirect_uris[0], scope=SCOPE, state=sign_in.state,
-                  nonce=sign_in.nonce, code_challenge=challenge, code_challenge_method="S256")
+                  nonce=sign_in.nonce, code_challenge=challenge, code_challenge_method="S256",
+                  max_age=current_app.config["ADMIN_REAUTHENTICATE_AFTER"])
     return url, _sealer().dumps(asdict(sign_in))
 
 
@@ -173,6 +178,9 @@ def finish(sign_in: SignIn, args: Mapping[str, str]) -> tuple[User, Session]:
         raise SignInFailed("The ID token is not valid.") from None
     if not hmac.compare_digest(str(claims.get("nonce", "")).encode(), sign_in.nonce.encode()):
         raise SignInFailed("The ID token was issued for another sign-in.")
+    typed, window = claims.get("auth_time"), current_app.config["ADMIN_REAUTHENTICATE_AFTER"]
+    if not isinstance(typed, int) or time.time() - typed > window + 60:  # a minute for the hosted login
+        raise SignInFailed("The password was not typed for this sign-in. Sign in again.")
     user = db.session.get(User, str(claims.get("sub")))
     sso = current_session()
     if user is None or sso is None or claims.get("sid") != sso.id:
@@ -199,12 +207,14 @@ def dismiss() -> None:
 
 
 def current_admin() -> User | None:
-    """Return the signed-in admin, checked anew: the user still exists, is an admin, is not blocked, and
-    the SSO session they signed in with is still live in this browser."""
+    """Return the signed-in admin, checked anew: the user still exists, is an admin, is not blocked, the
+    SSO session they signed in with is still live in this browser, and ADMIN_SESSION_LIFETIME has not
+    passed since they signed in to the dashboard."""
     if "admin" not in g:
         user = None
-        user_id, sso = cookie.get(ADMIN_USER), current_session()
-        if isinstance(user_id, str) and sso is not None and sso.id == cookie.get(ADMIN_SID) \
+        user_id, sso, since = cookie.get(ADMIN_USER), current_session(), cookie.get(ADMIN_SINCE)
+        fresh = isinstance(since, int) and time.time() - since < current_app.config["ADMIN_SESSION_LIFETIME"]
+        if isinstance(user_id, str) and fresh and sso is not None and sso.id == cookie.get(ADMIN_SID) \
                 and sso.user_id == user_id:
             found = db.session.get(User, user_id)
             user = found if found is not None and admits(found) else None

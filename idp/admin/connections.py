@@ -305,6 +305,9 @@ def try_scripts(name: str) -> BaseResponse:
         return _refuse(connection, "try_error", f"A password is at most {MAX_PASSWORD} characters.",
                        try_email=email)
     result = trial.run(connection, email, password or None)
+    # A try checks a legacy password: the log says who tried which email (never the password).
+    _record(connection, "Try connection scripts", {"email": email, "with_password": bool(password)})
+    db.session.commit()
     secrets = redact.secrets_in(connection.configuration, password)
     return _page(connection, try_email=email, trial=result, table=_table(result, secrets))
 

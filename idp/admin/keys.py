@@ -36,7 +36,7 @@ def _page(status: int = 200, error: str | None = None, notice: str | None = None
     upcoming = next((k for k in keys if k.state == NEXT), None)
     current = next((k for k in keys if k.state == CURRENT), None)
     return render("admin/keys.html", status=status, keys=keys, published=PUBLISHED, error=error,
-                  notice=notice,
+                  notice=notice, upcoming=upcoming,
                   next_safe_at=store.unsafe_until(upcoming) if upcoming else None,
                   current_unsafe_until=store.unsafe_until(current) if current else None,
                   max_age=current_app.config["JWKS_MAX_AGE"])
@@ -65,12 +65,12 @@ def rotate_keys() -> BaseResponse:
     force = request.form.get("force") == "yes"
     before = store.key_set(fresh=True).current
     try:
-        key = store.rotate(force=force)
+        key = store.rotate(force=force, expected_next=request.form.get("next_kid", ""))
     except store.NextKeyTooNew as early:
         return _page(409, error=_too_new(early))
     if key is None:
-        return _page(409, error="Another instance rotated at the same moment; the keys below are as they "
-                                "are now.")
+        return _page(409, error="The keys changed since this page was shown (a rotation here or elsewhere): "
+                                "nothing was rotated, and the keys below are as they are now.")
     audit.record("Signing keys rotated", {"kid": key.kid, "previous": before, "forced": force})
     db.session.commit()
     return redirect(url_for("admin.keys", rotated=key.kid), 303)

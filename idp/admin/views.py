@@ -24,6 +24,8 @@ NAV = (("admin.overview", "Overview"), ("admin.users", "Users"), ("admin.connect
 @bp.before_request
 def admins_only() -> BaseResponse | None:
     """Send anyone but a signed-in admin to sign in, before any dashboard page or data."""
+    if "\x00" in request.path:
+        raise NotFound()  # no id has a NUL, and PostgreSQL refuses to look one up
     if request.endpoint in OPEN or auth.current_admin() is not None:
         return None
     auth.dismiss()  # whatever made the admin sign-in stale, it is over

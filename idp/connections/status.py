@@ -1,11 +1,14 @@
 """What `idp migration status` and the management API's migration statistics report: who moved over,
 how, when, and what failed lately or in a window of days."""
 
+import hashlib
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date, cast, func, select
 
+from idp import cache
 from idp.connections.imports import legacy_total, moved
 from idp.connections.legacy import (
     LOGIN_FAILED,
@@ -54,12 +57,25 @@ def _left(connection: Connection) -> dict[str, Any]:
     """How many users the legacy store has and how many of them are not in idp yet, if it can count."""
     if not connection.count_users_script or not imports(connection):
         return {}
+    script = hashlib.sha256(connection.count_users_script.encode()).hexdigest()
+    key = (connection.id, script, json.dumps(connection.configuration, sort_keys=True))
+    total, error = _counts.get(key, lambda: _count(connection))
+    if total is None:
+        return {"legacy_total": None, "remaining": None, "count_error": error}
+    return {"legacy_total": total, "remaining": max(0, total - moved(connection))}
+
+
+_counts: cache.Recent[tuple[int | None, str | None]] = cache.Recent("LEGACY_COUNT_MAX_AGE")
+
+
+def _count(connection: Connection) -> tuple[int | None, str | None]:
+    """Ask the legacy store how many users it has: the number, or None and why it cannot say."""
     try:
         total = legacy_total(connection)
     except LegacyUnavailable as error:
-        return {"legacy_total": None, "remaining": None, "count_error": str(error)[:500]}
+        return None, str(error)[:500]
     assert total is not None
-    return {"legacy_total": total, "remaining": max(0, total - moved(connection))}
+    return total, None
 
 
 def _day(column: Any) -> Any:

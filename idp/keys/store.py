@@ -179,9 +179,12 @@ def _promote(current: SigningKey, upcoming: SigningKey) -> SigningKey | None:
     return upcoming if _commit_or_lose() else None
 
 
-def rotate(force: bool = False) -> SigningKey | None:
-    """Rotate now; return the key that now signs, None if another instance rotated first."""
+def rotate(force: bool = False, expected_next: str | None = None) -> SigningKey | None:
+    """Rotate now; return the key that now signs, None if another instance rotated first (or the next key
+    is not `expected_next`, the one the caller saw: a second click must not promote a key just made)."""
     current, upcoming = _current_and_next()
+    if expected_next is not None and upcoming.kid != expected_next:
+        return None
     # Unforced, never let a key sign that a relying party's cached JWKS may lack: it would
     # reject every token the key signs until its cache expires.
     safe_at = unsafe_until(upcoming)
@@ -218,14 +221,18 @@ def revoke(kid: str) -> None:
     if key is None or key.state not in PUBLISHED:
         raise KeyNotFound(kid)
     was = key.state
-    key.state, key.private_key, key.retired_at = REVOKED, None, utcnow()
-    db.session.flush()
+    # Conditional updates: of two revocations at once (a double click), one revokes and the other finds
+    # nothing to revoke, rather than both promoting a next key.
+    if not _swap(was, kid, state=REVOKED, private_key=None, retired_at=utcnow()):
+        db.session.rollback()
+        raise KeyNotFound(kid)
     if was == CURRENT:
         upcoming = _by_state(NEXT)[NEXT]
-        if upcoming:
-            upcoming[0].state, upcoming[0].activated_at = CURRENT, utcnow()
-            db.session.flush()
-    db.session.commit()
+        if upcoming and not _swap(NEXT, upcoming[0].kid, state=CURRENT, activated_at=utcnow()):
+            db.session.rollback()
+            raise KeyNotFound(kid)
+    if not _commit_or_lose():
+        raise KeyNotFound(kid)
     _private_keys.pop(kid, None)
     _key_sets.pop(_database(), None)
     ensure_keys()

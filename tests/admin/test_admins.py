@@ -91,7 +91,9 @@ def test_init_registers_the_dashboard_client_once(app):
     ("/admin/users?page=2", "/admin/users?page=2"), ("/admin", "/admin"), (None, "/admin"),
     ("https://evil.example/admin", "/admin"), ("//evil.example/admin", "/admin"),
     ("/administrator", "/admin"), ("/u/account", "/admin"), ("/admin/\\evil", "/admin"),
-    ("/admin/\nx", "/admin"),
+    ("/admin/\nx", "/admin"), ("/admin/../u/account", "/admin"), ("/admin/..//evil.example", "/admin"),
+    ("/admin/%2e%2e/u/account", "/admin"), ("/admin//evil.example", "/admin"),
+    ("/admin/users/", "/admin/users/"),
 ])
 def test_a_sign_in_returns_only_to_the_dashboard(asked, kept):
     assert safe_next(asked) == kept
@@ -119,3 +121,17 @@ def test_admin_connection_chooses_whose_users_sign_in_to_the_dashboard(app, user
     assert run(app, "admins", "add", grace.email).exit_code == 0 and grace.admin
     noted = run(app, "admins", "add", user.email, "--connection", "Username-Password-Authentication")
     assert noted.exit_code == 0 and "signs users in through shop-db" in noted.output
+
+
+def test_a_legacy_count_is_reused_for_a_while_and_asked_again_when_the_script_changes(app):
+    # A script whose every answer differs: a reused answer is the same number.
+    clock = "import time\ndef count_users(configuration):\n    return time.time_ns() // 1000 % 10**9\n"
+    shop = registry.create("shop-db", migrating=True)
+    registry.configure(shop, count_users=clock)
+    first = status.status(shop)["legacy_total"]
+    assert isinstance(first, int) and status.status(shop)["legacy_total"] == first
+    registry.configure(shop, configuration={"host": "db.example"})
+    changed = status.status(shop)["legacy_total"]
+    assert changed != first  # another configuration: counted again at once
+    app.config["LEGACY_COUNT_MAX_AGE"] = 0
+    assert status.status(shop)["legacy_total"] != changed

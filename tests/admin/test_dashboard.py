@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import Flask
 from playwright.sync_api import Page, Request
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from idp.connections import legacy, registry
 from idp.connections.legacy import MIGRATED, SCRIPT_ERROR
@@ -211,3 +211,18 @@ def test_signing_out_needs_the_form_and_ends_the_sso_session(page: Page, shots: 
     visit(page, live_server.url + "/admin")
     assert path_of(page).startswith("/u/login?state=")
     shots.take(page, "asked-to-sign-in-again")
+
+
+def test_an_old_sso_session_must_type_the_password_again(page: Page, live_server: LiveServer, app: Flask,
+                                                         admin: Any) -> None:
+    """A session whose password was typed longer ago than ADMIN_REAUTHENTICATE_AFTER is not enough."""
+    assert sign_in_admin(page, live_server, EMAIL, PASSWORD).status == 200
+    app.config["ADMIN_SESSION_LIFETIME"] = 0  # the dashboard sign-in is over: the next visit signs in anew
+    db.session.execute(update(Session).where(Session.user_id == admin.id)
+                       .values(auth_time=Session.auth_time - 3600))  # the password was typed an hour ago
+    db.session.commit()
+    visit(page, live_server.url + "/admin")
+    assert path_of(page).startswith("/u/login?state="), page.url  # asked again, although signed in
+    app.config["ADMIN_SESSION_LIFETIME"] = 3600
+    landed = sign_in(page, EMAIL, PASSWORD)
+    assert landed.status == 200 and path_of(page) == "/admin" and heading(page) == "Overview"

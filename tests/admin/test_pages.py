@@ -176,6 +176,8 @@ def test_keys_rotate_refused_then_forced_and_revoked(page: Page, shots: Screensh
 
     # Forced: the next key signs at once, and the page says what relying parties may see.
     page.get_by_label("Rotate anyway").check()
+    form = {name: page.locator(f"form input[name='{name}']").first.get_attribute("value") or ""
+            for name in ("csrf_token", "next_kid")}
     done = submit(page, "Rotate keys")
     assert done.status == 200 and path_of(page) == f"/admin/keys?rotated={old_next}"
     shots.take(page, "rotated-anyway")
@@ -185,6 +187,11 @@ def test_keys_rotate_refused_then_forced_and_revoked(page: Page, shots: Screensh
     event = sapi("Signing keys rotated")
     assert event.details["kid"] == old_next and event.details["previous"] == old_current
     assert event.details["forced"] is True
+    # The same form again (a double click): the key it saw as next already signs, so nothing rotates.
+    again = page.request.post(live_server.url + "/admin/keys/rotate", form={**form, "force": "yes"},
+                              headers={"Origin": live_server.url}, max_redirects=0)
+    assert again.status == 409 and "The keys changed since this page was shown" in again.text()
+    assert (_state(old_current), _state(old_next)) == (PREVIOUS, CURRENT)
 
     # Revoking asks first, and says what happens to the tokens the key signed.
     follow(page, f"Revoke {old_current[:16]}…")
