@@ -106,6 +106,9 @@ LOCKOUT_SECONDS = 15 * 60
 SCRIPT_CONCURRENCY = 2
 SCRIPT_QUEUE_WAIT = 1.0
 SCRIPT_TIMEOUT = 20  # seconds of wall-clock time per call
+# Post-login actions (idp/actions/) run in the same sandbox; all of a sign-in's actions together get
+# at most this many seconds of wall-clock time.
+ACTIONS_TIMEOUT = 20.0
 SCRIPT_MEMORY_MB = 512  # address space of each of a script's processes
 SCRIPT_CPU_SECONDS = 60
 # The jail around the scripts (idp.migration.jail; README "The script sandbox"). "full" refuses to run

@@ -17,6 +17,7 @@ LAYERS = [
     {"migration"},  # runs a connection's scripts: the sandbox, jail, worker, hashes, profiles
     {"users"},
     {"connections"},  # the user stores: native, and migrating through the scripts
+    {"actions"},  # post-login actions, run in the script sandbox after each sign-in
     {"oauth"},
     {"pages"},
     {"management"},  # the management API (/api/v2/, Auth0's shapes)

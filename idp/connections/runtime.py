@@ -83,15 +83,19 @@ def pool() -> Pool:
         return slots.pool
 
 
-def call(connection_id: str, source: str, function: str, args: list[Any]) -> Outcome:
-    """Run a script function in one of the connection's slots; raise Busy if none comes free in time."""
+def call(connection_id: str, source: str, function: str, args: list[Any], *,
+         timeout: float | None = None) -> Outcome:
+    """Run a script function in one of the connection's slots; raise Busy if none comes free in time.
+
+    `timeout` shortens the call's wall-clock limit below SCRIPT_TIMEOUT (a budget shared by several calls).
+    """
     wait = float(current_app.config["SCRIPT_QUEUE_WAIT"])
     with _slots_of(connection_id) as slots:
         if not slots.free.acquire(timeout=wait):
             raise Busy(f"all {slots.pool.size} script slots of this process stayed busy for {wait:g} s")
         try:
             # The pool has a worker for each slot, so the call never waits for one.
-            return slots.pool.call(source, function, args)
+            return slots.pool.call(source, function, args, timeout=timeout)
         finally:
             slots.free.release()
 

@@ -3,7 +3,7 @@
 import json
 import secrets
 import time
-from typing import cast
+from typing import Any, cast
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import (
@@ -24,11 +24,12 @@ from flask import Response, redirect, render_template, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
+from idp.actions import runner
 from idp.db import db
 from idp.oauth import pending, tokens
 from idp.oauth.models import AuthorizationRequest, Client, Consent
-from idp.oauth.server import InvalidTargetError, server
-from idp.users.models import Session
+from idp.oauth.server import ACTION_FAILED, InvalidTargetError, server
+from idp.users.models import Session, User
 from idp.users.sessions import current_session
 from idp.web import error_page
 
@@ -139,6 +140,24 @@ def _send_to(page: str, params: dict[str, str], waiting: AuthorizationRequest | 
     return redirect(url_for(page, state=waiting.id if waiting else pending.remember(params)))
 
 
+def _run_actions(sso: Session, client: Client, params: dict[str, str], redirect_uri: str, scope: str,
+                 waiting: AuthorizationRequest | None) -> dict[str, Any] | None:
+    """Run the post-login actions; return what they add to the tokens, or raise access_denied."""
+    user = db.session.get(User, sso.user_id)
+    if user is None:
+        raise LoginRequiredError(redirect_uri=redirect_uri, state=params.get("state"))
+    transaction = runner.Transaction(
+        client.id, client.name, runner.CODE_FLOW, scope.split(), redirect_uri=redirect_uri,
+        prompt=params.get("prompt", "").split(), query=dict(params), audience=params.get("audience"),
+    )
+    try:
+        return runner.run(user, transaction).as_json()
+    except (runner.Denied, runner.ActionFailed) as stopped:
+        pending.forget(waiting)  # answered: the request is not resumed again
+        reason = stopped.reason if isinstance(stopped, runner.Denied) else ACTION_FAILED
+        raise AccessDeniedError(reason, redirect_uri=redirect_uri, state=params.get("state")) from None
+
+
 def authorize(params: dict[str, str], waiting: AuthorizationRequest | None = None) -> BaseResponse:
     """Answer an authorization request, sending the user to sign in or consent when needed."""
     mode = params.get("response_mode")
@@ -172,11 +191,13 @@ def authorize(params: dict[str, str], waiting: AuthorizationRequest | None = Non
             if "none" in prompts:
                 raise ConsentRequiredError(redirect_uri=redirect_uri, state=state)
             return _send_to("pages.consent", params, waiting)
+        post_login = _run_actions(sso, client, params, redirect_uri, scope, waiting)
     except OAuth2Error as error:
         return error_response(error, mode)
     pending.forget(waiting)
     code = grant.generate_authorization_code()
     grant.request.user = sso
+    grant.request.post_login = post_login
     grant.save_authorization_code(code, grant.request)
     answer = [("code", code)]
     if state:

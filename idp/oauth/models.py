@@ -5,6 +5,7 @@ import hmac
 import secrets
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin, scope_to_list
 from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, false
@@ -129,6 +130,8 @@ class AuthorizationCode(Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The grant the first exchange created: revoked if the code is presented again.
     grant_id: Mapped[str | None] = mapped_column(ForeignKey("grants.id", ondelete="SET NULL"))
+    # What the post-login actions add to the tokens (idp.actions.runner.Changes.as_json), if anything.
+    actions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     # Authlib's AuthorizationCodeMixin hooks.
     def get_redirect_uri(self) -> str | None:
@@ -166,6 +169,8 @@ class Grant(Model):
     auth_time: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the post-login actions add to its tokens: from the code, then from each refresh's run.
+    actions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     client: Mapped[Client] = relationship()
 

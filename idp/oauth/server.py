@@ -28,6 +28,7 @@ from flask import request as flask_request
 from sqlalchemy import select, update
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
+from idp.actions import runner
 from idp.connections.models import Connection
 from idp.db import claim_once, db, utcnow
 from idp.events import batch
@@ -42,6 +43,16 @@ class InvalidTargetError(OAuth2Error):
     """RFC 8707: the requested audience is not one this client may ask for."""
 
     error = "invalid_target"
+
+
+class ActionDeniedError(OAuth2Error):
+    """A post-login action refused a refresh, or failed: `access_denied`, with 403 as Auth0 answers."""
+
+    error = "access_denied"
+    status_code = 403
+
+
+ACTION_FAILED = "A post-login action failed"  # what the client learns of a failure: never its output
 
 
 class UnsupportedResponseTypeError(OAuth2Error):
@@ -85,6 +96,7 @@ if TYPE_CHECKING:
         user: Any  # the SSO session when a code is issued, the User when tokens are
         authorization_code: AuthorizationCode
         refresh_token: Token
+        post_login: dict[str, Any] | None  # what the actions add to the tokens, set by authorize
 
 
 class IssuesTokens:
@@ -126,6 +138,7 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
             audience=data.get("audience"), nonce=data.get("nonce"),
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"), auth_time=session.auth_time,
+            actions=getattr(request, "post_login", None),
             expires_at=utcnow() + timedelta(seconds=current_app.config["AUTHORIZATION_CODE_LIFETIME"]),
         ))
         db.session.commit()
@@ -149,7 +162,7 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
         grant = Grant(
             id=secrets.token_urlsafe(16), client_id=code.client_id, user_id=code.user_id,
             session_id=code.session_id, scope=code.scope, audience=code.audience,
-            auth_time=code.auth_time,
+            auth_time=code.auth_time, actions=code.actions,
         )
         db.session.add(grant)
         db.session.flush()  # the code's reference to the grant needs the grant's row first
@@ -186,10 +199,29 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
             return None  # another client's token is refused without being spent
         if row.refresh_expires_at is None or row.refresh_expires_at <= utcnow():
             return None
+        if row.rotated_at is None:  # before the token is spent: a refused refresh leaves it usable
+            self._run_actions(row)
         if not claim_once(Token, Token.jti == row.jti, Token.rotated_at.is_(None), rotated_at=utcnow()):
             revoke_grant(row.grant_id)  # a rotated token came back: assume it was stolen
             return None
         return row
+
+    def _run_actions(self, row: Token) -> None:
+        """Run the post-login actions again; keep what they add for the new tokens, or refuse."""
+        user = db.session.get(User, row.grant.user_id) if row.grant.user_id else None
+        if user is None:
+            return
+        client = self.request.client
+        requested = scope_to_list(self.request.payload.scope) or row.scope.split()
+        transaction = runner.Transaction(client.id, client.name, runner.REFRESH, list(requested),
+                                         audience=row.grant.audience)
+        try:
+            changes = runner.run(user, transaction)
+        except runner.Denied as denied:
+            raise ActionDeniedError(denied.reason) from None
+        except runner.ActionFailed:
+            raise ActionDeniedError(ACTION_FAILED) from None
+        row.grant.actions = changes.as_json()  # committed with the new token
 
     def new_grant(self, user: User | None, scope: str) -> Grant:
         return self.request.refresh_token.grant
@@ -273,8 +305,10 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         request = cast("GrantRequest", request)
         code = request.authorization_code
         return tokens.id_token(
-            request.client, request.user, token["scope"], auth_time=code.auth_time,
+            # The granted scope: the response's may carry the actions' changes to the access token's.
+            request.client, request.user, code.scope, auth_time=code.auth_time,
             nonce=code.nonce, session_id=code.session_id, access_token=token["access_token"],
+            actions=code.actions,
         )
 
 

@@ -12,6 +12,7 @@ import jwt
 from flask import current_app
 from sqlalchemy import delete
 
+from idp.actions.runner import REGISTERED
 from idp.db import db, utcnow
 from idp.errors import IdpError
 from idp.keys.store import KeyNotFound, public_key, signing_key
@@ -66,10 +67,12 @@ def userinfo_audience() -> str:
 
 
 def _access_token(sub: str, client_id: str, audiences: list[str], scope: str,
+                  custom: dict[str, Any] | None = None,
                   **extra: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Sign an RFC 9068 access token; return its claims and the token response carrying it."""
     now, lifetime = int(time.time()), current_app.config["ACCESS_TOKEN_LIFETIME"]
     claims: dict[str, Any] = {
+        **(custom or {}),  # first: the token's own claims below win
         "iss": issuer(),
         "sub": sub,
         "aud": audiences[0] if len(audiences) == 1 else audiences,
@@ -95,13 +98,36 @@ def issue_for_client(client: Client, audience: str, scope: str = "") -> dict[str
                          azp=client.id)[1]
 
 
+def custom_claims(actions: dict[str, Any] | None, token: str) -> dict[str, Any]:
+    """Return the claims the post-login actions set for a token ("id_token" or "access_token").
+
+    The runner refused registered claims already; they are left out here too, so that no stored value
+    can ever replace one.
+    """
+    claims = (actions or {}).get(token) or {}
+    return {k: v for k, v in claims.items() if k not in REGISTERED}
+
+
+def action_scope(scope: str, actions: dict[str, Any] | None) -> str:
+    """Return an access token's scope after the actions' add_scope and remove_scope."""
+    removed = set((actions or {}).get("remove_scopes") or [])
+    added = (actions or {}).get("add_scopes") or []
+    return " ".join(s for s in dict.fromkeys([*scope.split(), *added]) if s not in removed)
+
+
 def issue(grant: Grant, scope: str, include_refresh_token: bool) -> dict[str, Any]:
-    """Mint an access token (and maybe a refresh token) under a grant; the caller commits."""
+    """Mint an access token (and maybe a refresh token) under a grant; the caller commits.
+
+    The token carries what the grant's post-login actions set; the stored row keeps the granted scope,
+    which a refresh is checked against.
+    """
     config = current_app.config
     audiences = [a for a in (grant.audience,) if a]
     if "openid" in scope.split():
         audiences.append(userinfo_audience())
-    claims, response = _access_token(grant.user_id or grant.client_id, grant.client_id, audiences, scope,
+    custom = custom_claims(grant.actions, "access_token")
+    claims, response = _access_token(grant.user_id or grant.client_id, grant.client_id, audiences,
+                                     action_scope(scope, grant.actions), custom=custom,
                                      auth_time=grant.auth_time)
     jti, lifetime = claims["jti"], config["ACCESS_TOKEN_LIFETIME"]
     issued = utcnow()
@@ -136,17 +162,19 @@ def user_claims(user: User, scope: str) -> dict[str, Any]:
 
 def id_token(
     client: Client, user: User, scope: str, *, auth_time: int, nonce: str | None,
-    session_id: str | None, access_token: str | None,
+    session_id: str | None, access_token: str | None, actions: dict[str, Any] | None = None,
 ) -> str:
-    """Sign an ID token for a client."""
+    """Sign an ID token for a client, with the claims its post-login actions set."""
     now = int(time.time())
     claims: dict[str, Any] = {
+        **user_claims(user, scope),
+        **custom_claims(actions, "id_token"),  # may replace a profile claim, never a registered one
         "iss": issuer(),
         "aud": client.id,
         "iat": now,
         "exp": now + current_app.config["ID_TOKEN_LIFETIME"],
         "auth_time": auth_time,
-        **user_claims(user, scope),
+        "sub": user.id,
     }
     if nonce:
         claims["nonce"] = nonce

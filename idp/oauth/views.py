@@ -17,7 +17,7 @@ from idp.events import log as events
 from idp.oauth import authorize as authz
 from idp.oauth import pending, tokens
 from idp.oauth.models import AUTH_METHODS, SCOPES, SECRET_METHODS
-from idp.oauth.server import json_parameters, query_client, server
+from idp.oauth.server import ActionDeniedError, json_parameters, query_client, server
 from idp.users.models import User
 from idp.users.sessions import current_session, end_session
 from idp.web import Document, csrf, error_page, per_ip
@@ -127,6 +127,8 @@ def _log_failed_exchange(response: Response) -> None:
     client = query_client(client_id)
     answer = response.get_json(silent=True) or {}
     error = str(answer.get("error") or "")
+    if error == ActionDeniedError.error:
+        return  # a post-login action refused it: the runner logged that, naming the action and the user
     # Authlib's messages quote no credential, but nothing the client sent as a secret may reach the log.
     sent = [v for k in ("client_secret", "refresh_token") if (v := params.get(k))]
     if basic and basic.password:
