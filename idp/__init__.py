@@ -63,6 +63,7 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     from idp.admin import migration as admin_migration  # noqa: F401  (registers its views on the admin blueprint)
     from idp.admin import users as admin_users  # noqa: F401  (registers its views on the admin blueprint)
     from idp.admin import views as admin_views
+    from idp.commands import actions as actions_cli
     from idp.commands import admins as admins_cli
     from idp.commands import apis as apis_cli
     from idp.commands import clients as clients_cli
@@ -90,7 +91,7 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     management_api.init_app(app)
     for bp in (keys_views.bp, oauth_views.bp, pages_views.bp, admin_views.bp,
                keys_cli.bp, clients_cli.bp, apis_cli.bp, users_cli.bp, admins_cli.bp, connections_cli.bp,
-               connections_cli.status_bp, setup_cli.bp):
+               connections_cli.status_bp, actions_cli.bp, setup_cli.bp):
         app.register_blueprint(bp)
 
     if serving:
