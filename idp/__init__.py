@@ -54,6 +54,9 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
     from idp.migration.jail import settings_of
 
     settings_of(app.config, instance_path=app.instance_path)  # a bad SCRIPT_* value stops start-up
+    timeout = app.config["ACTIONS_TIMEOUT"]
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ConfigurationError("ACTIONS_TIMEOUT must be a positive number of seconds")
 
     from idp import counters, mail, web
     from idp.admin import clients as admin_clients  # noqa: F401  (registers its views on the admin blueprint)

@@ -3,13 +3,17 @@
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 
+from idp import create_app
 from idp.actions import registry
 from idp.actions.models import Action
 from idp.db import db
+from idp.errors import ConfigurationError
 from idp.users.models import User
 from tests.actions.conftest import signed_in
+from tests.conftest import base_config
 from tests.support import Browser, RegisteredClient
 
 CLAIM = '''
@@ -148,3 +152,10 @@ def test_the_event_reads_by_attribute_and_copies(app: Flask, user: User, tmp_pat
     assert answer.output.strip() == (
         'id_token_claim  "seen"  ["ada@example.com", null, '
         '"Username-Password-Authentication", ["openid"], 0, "Test client", null]')
+
+
+@pytest.mark.parametrize("value", [0, -1, "soon", True])
+def test_a_bad_actions_timeout_stops_start_up(tmp_path: Path, value: Any):
+    with pytest.raises(ConfigurationError, match="ACTIONS_TIMEOUT must be a positive number"):
+        create_app({**base_config(f"sqlite:///{tmp_path / 'idp.sqlite3'}", tmp_path),
+                    "ACTIONS_TIMEOUT": value})
