@@ -9,6 +9,7 @@ from flask import Flask
 from playwright.sync_api import Page, Request
 from sqlalchemy import func, select, update
 
+from idp.actions import registry as registry_of_actions
 from idp.connections import legacy, registry
 from idp.connections.legacy import MIGRATED, SCRIPT_ERROR
 from idp.connections.models import MigrationEvent
@@ -226,3 +227,12 @@ def test_an_old_sso_session_must_type_the_password_again(page: Page, live_server
     app.config["ADMIN_SESSION_LIFETIME"] = 3600
     landed = sign_in(page, EMAIL, PASSWORD)
     assert landed.status == 200 and path_of(page) == "/admin" and heading(page) == "Overview"
+
+
+def test_post_login_actions_never_stand_between_admins_and_the_dashboard(page: Page, live_server: LiveServer,
+                                                                         admin: Any) -> None:
+    """A broken or denying action would otherwise lock out the admins who can fix it."""
+    deny = "def on_execute_post_login(event, api):\n    api.access.deny('no')\n"
+    registry_of_actions.create("deny all", deny)
+    assert sign_in_admin(page, live_server, EMAIL, PASSWORD).status == 200
+    assert path_of(page) == "/admin" and heading(page) == "Overview"
