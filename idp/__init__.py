@@ -59,6 +59,7 @@ def create_app(config: dict[str, Any] | None = None, *, serving: bool = True) ->
         raise ConfigurationError("ACTIONS_TIMEOUT must be a positive number of seconds")
 
     from idp import counters, mail, web
+    from idp.admin import actions as admin_actions  # noqa: F401  (registers its views on the admin blueprint)
     from idp.admin import clients as admin_clients  # noqa: F401  (registers its views on the admin blueprint)
     from idp.admin import connections as admin_connections  # noqa: F401  (registers its views on the admin blueprint)
     from idp.admin import keys as admin_keys  # noqa: F401  (registers its views on the admin blueprint)

@@ -34,6 +34,8 @@ CODE_FLOW = "oidc-basic-profile"  # transaction.protocol of the authorization-co
 # Claims an action may not set: the token's own, which clients and idp rely on.
 REGISTERED = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "nonce", "azp", "auth_time",
                         "at_hash", "c_hash", "acr", "amr", "sid", "scope", "client_id", "typ"})
+# Who a test run signs in to (`idp actions test` without --client, the dashboard's test form).
+TEST_CLIENT = ("test-client", "Test client")
 MAX_COMMANDS = 200
 MAX_NAME = 256  # a claim's or metadata key's name
 MAX_VALUE = 16_384  # characters of a claim's or metadata value's JSON

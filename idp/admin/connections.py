@@ -108,11 +108,6 @@ class Script:
         return self.function in registry.OPTIONAL
 
     @property
-    def lines(self) -> int:
-        """How many lines the source has (an empty one has one, as in any editor)."""
-        return self.source.count("\n") + 1
-
-    @property
     def error_line(self) -> int | None:
         """The line the error names, if any."""
         found = LINE.search(self.error or "")

@@ -18,7 +18,7 @@ OPEN = {"admin.login", "admin.callback", "admin.logout"}
 # The dashboard's pages, in the navigation's order; a page shows there once its view exists.
 NAV = (("admin.overview", "Overview"), ("admin.users", "Users"), ("admin.connections", "Connections"),
        ("admin.migration", "Migration"), ("admin.keys", "Keys"), ("admin.clients", "Clients"),
-       ("admin.logs", "Logs"))
+       ("admin.actions", "Actions"), ("admin.logs", "Logs"))
 
 
 @bp.before_request

@@ -16,7 +16,7 @@ from idp.users.models import User, normalize
 
 bp = Blueprint("actions_cli", __name__, cli_group="actions")
 bp.cli.help = "Post-login actions: Python run in the script sandbox after every sign-in, in order."
-TEST_CLIENT = ("test-client", "Test client")  # who `idp actions test` signs in to when --client is not given
+TEST_CLIENT = runner.TEST_CLIENT  # who `idp actions test` signs in to when --client is not given
 FILE = click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                     help="Python source defining on_execute_post_login(event, api).")
 SECRET = click.option("--secret", "secrets", multiple=True, metavar="KEY=VALUE",

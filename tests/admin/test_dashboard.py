@@ -83,7 +83,7 @@ def test_an_admin_signs_in_and_sees_the_overview(page: Page, shots: Screenshots,
     # The layout: every page linked, the current one marked; a skip link comes first.
     nav = page.get_by_role("navigation", name="Dashboard")
     assert nav.get_by_role("link").all_inner_texts() == ["Overview", "Users", "Connections", "Migration",
-                                                         "Keys", "Clients", "Logs"]
+                                                         "Keys", "Clients", "Actions", "Logs"]
     assert nav.get_by_role("link", name="Overview").get_attribute("aria-current") == "page"
     assert page.get_by_role("link", name="Skip to content").count() == 1
     assert page.get_by_role("button", name="Sign out").count() == 1

@@ -407,7 +407,9 @@ payloads = st.one_of(connection_bodies.map(lambda b: LongBytes(json.dumps(b).enc
 def test_hostile_connection_changes_are_answered_or_refused(target, ident, payload, content_type):
     code, body = request(target, "PATCH", path(target, "/connections/{id}", ident), data=payload,
                          content_type=content_type)
-    assert code in (200, 400, 404, 413, 415), (payload[:300], code, body)
+    # An id holding "/" makes another path, which the router may answer for the whole API: 405.
+    routed = (405,) if "/" in target.ids.get(ident[0], ident[0]) else ()
+    assert code in (200, 400, 404, 413, 415, *routed), (payload[:300], code, body)
     if code == 200:
         assert body["strategy"] == "auth0" and isinstance(body["options"], dict), body
 
