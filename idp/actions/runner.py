@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, has_request_context, request
+from sqlalchemy import select
 
 from idp import redact
 from idp.actions import harness, registry
@@ -24,7 +25,7 @@ from idp.connections.models import Connection
 from idp.db import db
 from idp.events import log as events
 from idp.migration.sandbox import ScriptError, ScriptFailed, WrongCredentials
-from idp.users.models import User
+from idp.users.models import User, normalize
 
 logger = logging.getLogger(__name__)
 
@@ -277,3 +278,13 @@ def _record(user: User, transaction: Transaction, stopped: Denied | ActionFailed
 def dry_run(action: Action, user: User, transaction: Transaction) -> list[Command]:
     """Run one action against a user and return its checked commands, applying none (`idp actions test`)."""
     return call(action, event_of(user, transaction), float(current_app.config["ACTIONS_TIMEOUT"]))
+
+
+def user_for_test(email: str) -> User | None:
+    """Return a user with this email, in any connection: whom a test of an action runs for."""
+    return db.session.scalar(select(User).where(User.email_normalized == normalize(email)).limit(1))
+
+
+def sign_in_for_test(client: tuple[str, str] = TEST_CLIENT) -> Transaction:
+    """Return the sign-in a test of an action runs as: the code flow to a client, asking for openid."""
+    return Transaction(*client, protocol=CODE_FLOW, requested_scopes=["openid"])

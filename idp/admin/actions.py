@@ -8,7 +8,6 @@ import re
 from typing import Any
 
 from flask import redirect, request, url_for
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response as BaseResponse
@@ -21,7 +20,6 @@ from idp.admin import audit
 from idp.admin.views import bp, render
 from idp.db import db
 from idp.management.connections import MASKED
-from idp.users.models import User, normalize
 
 TEMPLATE = f"def {registry.FUNCTION}(event, api):\n    pass\n"  # a new action's body
 MAX_NAME = 128  # registry.NAME's longest
@@ -240,11 +238,10 @@ def test_action(name: str) -> BaseResponse:
     if not email or len(email) > MAX_EMAIL or "\x00" in email:
         return _page(action, 400, test_error="Give the email address of a user of idp.",
                      test_email=email[:MAX_EMAIL].replace("\x00", ""))
-    user = db.session.scalar(select(User).where(User.email_normalized == normalize(email)).limit(1))
+    user = runner.user_for_test(email)
     if user is None:
         return _page(action, 400, test_error=f"There is no user {email} in idp's database.", test_email=email)
-    transaction = runner.Transaction(*runner.TEST_CLIENT, protocol=runner.CODE_FLOW,
-                                     requested_scopes=["openid"])
+    transaction = runner.sign_in_for_test()
     hidden = redact.secrets_in(action.secrets)
     failure: runner.ActionFailed | None = None
     commands: list[tuple[str, list[str]]] = []

@@ -1,22 +1,31 @@
 """`idp actions …` commands: post-login actions, run in order after every sign-in."""
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from flask import Blueprint
-from sqlalchemy import select
 
 from idp.actions import registry, runner
 from idp.actions.models import Action
 from idp.actions.registry import InvalidAction
 from idp.db import db
 from idp.oauth.models import Client
-from idp.users.models import User, normalize
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """Say what the registry refused as the command's error, without a traceback."""
+    try:
+        yield
+    except InvalidAction as e:
+        raise click.ClickException(str(e)) from None
+
 
 bp = Blueprint("actions_cli", __name__, cli_group="actions")
 bp.cli.help = "Post-login actions: Python run in the script sandbox after every sign-in, in order."
-TEST_CLIENT = runner.TEST_CLIENT  # who `idp actions test` signs in to when --client is not given
 FILE = click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                     help="Python source defining on_execute_post_login(event, api).")
 SECRET = click.option("--secret", "secrets", multiple=True, metavar="KEY=VALUE",
@@ -55,10 +64,8 @@ def create(name: str, file: Path | None, secrets: tuple[str, ...]) -> None:
     """Add an action; it is enabled and runs after the others."""
     if file is None:
         raise click.UsageError("--file is required")
-    try:
+    with _refusals():
         action = registry.create(name, _read(file), _secrets(secrets))
-    except InvalidAction as e:
-        raise click.ClickException(str(e)) from None
     click.echo(f"created {action.name} ({action.id}), run at position {action.position}")
 
 
@@ -68,10 +75,8 @@ def create(name: str, file: Path | None, secrets: tuple[str, ...]) -> None:
 @SECRET
 def update(name: str, file: Path | None, secrets: tuple[str, ...]) -> None:
     """Replace an action's code, or add, change or remove its secrets."""
-    try:
+    with _refusals():
         action = registry.update(name, _read(file) if file else None, _secrets(secrets))
-    except InvalidAction as e:
-        raise click.ClickException(str(e)) from None
     click.echo(f"updated {action.name}")
 
 
@@ -86,21 +91,17 @@ def list_() -> None:
 @click.argument("names", nargs=-1, required=True)
 def order(names: tuple[str, ...]) -> None:
     """Run the named actions first, in this order; the others follow as they were."""
-    try:
+    with _refusals():
         for action in registry.order(list(names)):
             click.echo(_line(action))
-    except InvalidAction as e:
-        raise click.ClickException(str(e)) from None
 
 
 @bp.cli.command("enable")
 @click.argument("name")
 def enable(name: str) -> None:
     """Run an action again after sign-ins."""
-    try:
+    with _refusals():
         registry.set_enabled(name, True)
-    except InvalidAction as e:
-        raise click.ClickException(str(e)) from None
     click.echo(f"{name} is enabled")
 
 
@@ -108,10 +109,8 @@ def enable(name: str) -> None:
 @click.argument("name")
 def disable(name: str) -> None:
     """Stop running an action, keeping it and its place."""
-    try:
+    with _refusals():
         registry.set_enabled(name, False)
-    except InvalidAction as e:
-        raise click.ClickException(str(e)) from None
     click.echo(f"{name} is disabled")
 
 
@@ -119,10 +118,8 @@ def disable(name: str) -> None:
 @click.argument("name")
 def delete(name: str) -> None:
     """Delete an action."""
-    try:
+    with _refusals():
         registry.delete(name)
-    except InvalidAction as e:
-        raise click.ClickException(str(e)) from None
     click.echo(f"deleted {name}")
 
 
@@ -132,20 +129,17 @@ def delete(name: str) -> None:
 @click.option("--client", "client_id", default=None, help="The client signed in to (default: a test client).")
 def test(name: str, email: str, client_id: str | None) -> None:
     """Run one action (even disabled) against a user and print what it would do, applying nothing."""
-    try:
+    with _refusals():
         action = registry.find(name)
-    except InvalidAction as e:
-        raise click.ClickException(str(e)) from None
-    user = db.session.scalar(select(User).where(User.email_normalized == normalize(email)).limit(1))
+    user = runner.user_for_test(email)
     if user is None:
         raise click.ClickException(f"no user {email} in idp's database")
-    who = TEST_CLIENT
+    transaction = runner.sign_in_for_test()
     if client_id is not None:
         client = db.session.get(Client, client_id) if len(client_id) <= 64 else None
         if client is None:
             raise click.ClickException(f"no client {client_id}")
-        who = (client.id, client.name)
-    transaction = runner.Transaction(*who, protocol=runner.CODE_FLOW, requested_scopes=["openid"])
+        transaction = runner.sign_in_for_test((client.id, client.name))
     try:
         commands = runner.dry_run(action, user, transaction)
     except runner.ActionFailed as e:
