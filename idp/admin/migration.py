@@ -6,14 +6,14 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask import Response, request
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from idp import redact
 from idp.admin.chart import Series, stacked_bars
 from idp.admin.views import bp, render
 from idp.connections import status
 from idp.connections.legacy import PROFILE_REJECTED, SCRIPT_ERROR
-from idp.connections.models import Connection, MigrationEvent
+from idp.connections.models import Connection
 from idp.db import db
 
 PERIODS, DEFAULT_PERIOD = (7, 30, 90), 30
@@ -90,33 +90,21 @@ class Report:
         return sum(d.failures[kind] for d in self.days)
 
 
-def _failures_per_day(connection: Connection, first: date, last: date) -> dict[tuple[str, str], int]:
-    """Count a connection's failures by (UTC day, type); status.window only totals them for the window."""
-    start = datetime.combine(first, datetime.min.time(), UTC)
-    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC)
-    day = status._day(MigrationEvent.at)  # the same UTC day as the moves are counted by
-    rows = db.session.execute(
-        select(day, MigrationEvent.type, func.count())
-        .where(MigrationEvent.connection_id == connection.id, MigrationEvent.at >= start,
-               MigrationEvent.at < end, MigrationEvent.type.in_([s.key for s in FAILURES]))
-        .group_by(day, MigrationEvent.type))
-    return {(str(moment)[:10], str(kind)): int(count) for moment, kind, count in rows}
-
-
 def _progress(connection: Connection, days: list[Day], first: date, last: date) -> Progress:
     """Add a connection's window to the days, and return its progress."""
     report = status.status(connection)  # runs count_users where the connection has it
-    daily = status.window(connection, first, last)["daily"]
-    failures = _failures_per_day(connection, first, last)
-    for target, moved in zip(days, daily, strict=True):
+    window = status.window(connection, first, last)
+    daily = window["daily"]
+    for target, moved, failed in zip(days, daily, window["daily_failures"], strict=True):
         for s in WAYS:
             target.moved[s.key] += moved[s.key]
         for s in FAILURES:
-            target.failures[s.key] += failures.get((target.date, s.key), 0)
+            target.failures[s.key] += failed[s.key]
     progress = Progress(
         name=connection.name, disconnected=connection.disconnected_at is not None,
         moved=report["migrated"], by_way={s.key: report["by_source"].get(s.key, 0) for s in WAYS},
-        in_window=sum(sum(d[s.key] for s in WAYS) for d in daily), failures=sum(failures.values()),
+        in_window=sum(sum(d[s.key] for s in WAYS) for d in daily),
+        failures=sum(window["failures"][s.key] for s in FAILURES),
         legacy_total=report.get("legacy_total"), remaining=report.get("remaining"))
     if report.get("count_error"):
         # Scrubbed where it was raised; scrubbed again here, since this page shows it.

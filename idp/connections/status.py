@@ -86,7 +86,8 @@ def _day(column: Any) -> Any:
 
 
 def window(connection: Connection, first: date, last: date) -> dict[str, Any]:
-    """Return migrations per UTC day by way, and failures by type, from `first` to `last` (both included)."""
+    """Return migrations per UTC day by way, and failures by type, in all and per day, from `first` to
+    `last` (both included)."""
     start = datetime.combine(first, datetime.min.time(), UTC)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC)
     day = _day(MigrationEvent.at)
@@ -96,12 +97,16 @@ def window(connection: Connection, first: date, last: date) -> dict[str, Any]:
                MigrationEvent.at < end, MigrationEvent.type.in_((MIGRATED, *FAILURES)))
         .group_by(day, MigrationEvent.type, MigrationEvent.source)
     )
-    days = {(first + timedelta(days=n)).isoformat(): dict.fromkeys(WAYS, 0)
-            for n in range((last - first).days + 1)}
+    dates = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    days = {key: dict.fromkeys(WAYS, 0) for key in dates}
+    failed = {key: dict.fromkeys(FAILURES, 0) for key in dates}
     failures = dict.fromkeys(FAILURES, 0)
     for moment, type_, source, count in rows:
         if type_ != MIGRATED:
             failures[type_] += count
+            if (kinds := failed.get(str(moment)[:10])) is not None:
+                kinds[type_] += count
         elif (counts := days.get(str(moment)[:10])) is not None and source in counts:
             counts[source] += count
-    return {"daily": [{"date": key, **counts} for key, counts in days.items()], "failures": failures}
+    return {"daily": [{"date": key, **counts} for key, counts in days.items()], "failures": failures,
+            "daily_failures": [{"date": key, **kinds} for key, kinds in failed.items()]}
