@@ -257,6 +257,55 @@ def test_update_changes_what_is_given_and_checks_it_as_create_does(app, rp):
     assert missing.exit_code != 0 and "no client -no-such-client" in missing.output
 
 
+def test_metadata_is_set_at_creation_and_merged_by_update(app):
+    made = run(app, "clients", "create", "--name", "Shop", "--redirect-uri", "https://shop.example.com/cb",
+               "--metadata", "tenant=acme", "--metadata", "plan-tier=gold", "--json")
+    assert made.exit_code == 0, made.output
+    client_id = json.loads(made.output)["client_id"]
+    assert json.loads(made.output)["client_metadata"] == {"tenant": "acme", "plan-tier": "gold"}
+    assert db.session.get(Client, client_id).client_metadata == {"tenant": "acme", "plan-tier": "gold"}
+
+    updated = run(app, "clients", "update", "--metadata", "region=eu-west_1", "--metadata", "plan-tier=",
+                  "--metadata", "tenant=acme = corp", "--json", "--", client_id)
+    assert updated.exit_code == 0, updated.output
+    metadata = {"tenant": "acme = corp", "region": "eu-west_1"}  # merged; plan-tier= removed it
+    assert json.loads(updated.output)["client_metadata"] == metadata
+    listing = json.loads(run(app, "clients", "list", "--json").output)
+    (listed,) = [c for c in listing if c["client_id"] == client_id]
+    assert listed["client_metadata"] == metadata
+    assert db.session.get(Client, client_id).client_metadata == metadata
+    # Options not given leave the metadata as it is.
+    assert run(app, "clients", "update", "--name", "Shop 2", "--", client_id).exit_code == 0
+    assert db.session.get(Client, client_id).client_metadata == metadata
+
+
+def test_metadata_is_refused_beyond_auth0s_limits(app, rp):
+    run(app, "clients", "update", "--metadata", "kept=yes", "--", rp.id)
+    eleven = [arg for n in range(11) for arg in ("--metadata", f"k{n}=v")]
+    for args, reason in [(eleven, "at most 10 keys"),
+                         (["--metadata", "long=" + "x" * 256], "at most 255 characters"),
+                         (["--metadata", "bad key=v"], "letters, digits"),
+                         (["--metadata", "dot.key=v"], "letters, digits"),
+                         (["--metadata", "=v"], "letters, digits"),
+                         (["--metadata", "k" * 256 + "=v"], "letters, digits"),
+                         (["--metadata", "no-equals"], "KEY=VALUE")]:
+        refused = run(app, "clients", "update", *args, "--", rp.id)
+        assert refused.exit_code != 0 and reason in refused.output, (args[:2], refused.output)
+        assert "Traceback" not in refused.output
+        assert db.session.get(Client, rp.id).client_metadata == {"kept": "yes"}  # nothing changed
+        created = run(app, "clients", "create", "--name", "Bad", "--redirect-uri", "https://b.example/cb",
+                      *args)
+        assert created.exit_code != 0 and reason in created.output, (args[:2], created.output)
+    # Ten keys in all is the limit, counted after the merge; 255 characters is allowed.
+    nine = [arg for n in range(9) for arg in ("--metadata", f"k{n}=" + "v" * 255)]
+    assert run(app, "clients", "update", *nine, "--", rp.id).exit_code == 0
+    assert len(db.session.get(Client, rp.id).client_metadata) == 10
+    assert run(app, "clients", "update", "--metadata", "k9=v", "--", rp.id).exit_code != 0
+    missing = run(app, "clients", "update", "--metadata", "a=b", "--", "no-such-client")
+    assert missing.exit_code != 0 and "no client no-such-client" in missing.output
+    assert db.session.scalar(select(func.count()).select_from(Client).where(Client.name == "Bad")) == 0
+
+
 def test_a_public_client_keeps_a_redirect_uri(app, public_rp):
     refused = run(app, "clients", "update", "--redirect-uri", "", "--", public_rp.id)
     assert refused.exit_code != 0 and "at least one redirect URI" in refused.output

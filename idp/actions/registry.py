@@ -26,6 +26,10 @@ class InvalidAction(InvalidInput):
     """An action, name, order or secret we refuse; the message says why."""
 
 
+class ActionExists(InvalidAction):
+    """Another action has this name already."""
+
+
 def check_code(code: str) -> None:
     """Refuse source that does not compile or lacks a top-level `on_execute_post_login(event, api)`."""
     if len(code) > MAX_CODE:
@@ -74,6 +78,11 @@ def enabled_in_order() -> list[Action]:
     return [a for a in in_order() if a.enabled]
 
 
+def get(action_id: str) -> Action | None:
+    """Return an action by id; an id no action can have (too long, NUL, which PostgreSQL refuses) is none."""
+    return db.session.get(Action, action_id) if len(action_id) <= 36 and "\x00" not in action_id else None
+
+
 def find(name: str) -> Action:
     """Return an action by name."""
     action = db.session.scalar(select(Action).where(Action.name == name))
@@ -82,15 +91,19 @@ def find(name: str) -> Action:
     return action
 
 
-def create(name: str, code: str, secrets: dict[str, str] | None = None) -> Action:
-    """Add an enabled action that runs after every other one."""
+def _check_free(name: str) -> None:
+    if db.session.scalar(select(Action.id).where(Action.name == name)) is not None:
+        raise ActionExists(f"an action named {name!r} exists already")
+
+
+def create(name: str, code: str, secrets: dict[str, str] | None = None, enabled: bool = True) -> Action:
+    """Add an action that runs after every other one (when enabled)."""
     _check_name(name)
     check_code(code)
     check_secrets(secrets or {})
-    if db.session.scalar(select(Action.id).where(Action.name == name)) is not None:
-        raise InvalidAction(f"an action named {name!r} exists already")
+    _check_free(name)
     last = db.session.scalar(select(func.max(Action.position)))
-    action = Action(name=name, code=code, enabled=True, position=(last or 0) + 1)
+    action = Action(name=name, code=code, enabled=enabled, position=(last or 0) + 1)
     action.secrets = dict(secrets or {})
     db.session.add(action)
     db.session.commit()
@@ -100,14 +113,25 @@ def create(name: str, code: str, secrets: dict[str, str] | None = None) -> Actio
 def update(name: str, code: str | None = None, secrets: dict[str, str] | None = None) -> Action:
     """Replace an action's code and add or change secrets (an empty value removes one)."""
     action = find(name)
+    merged = None
+    if secrets:
+        merged = {k: v for k, v in {**action.secrets, **secrets}.items() if v != ""}
+    return change(action, code=code, secrets=merged)
+
+
+def change(action: Action, name: str | None = None, code: str | None = None,
+           secrets: dict[str, str] | None = None) -> Action:
+    """Rename an action, replace its code, or replace all its secrets; what is None stays."""
+    if name is not None and name != action.name:
+        _check_name(name)
+        _check_free(name)
+        action.name = name
     if code is not None:
         check_code(code)
         action.code = code
-    if secrets:
-        merged = {**action.secrets, **secrets}
-        merged = {k: v for k, v in merged.items() if v != ""}
-        check_secrets(merged)
-        action.secrets = merged
+    if secrets is not None:
+        check_secrets(secrets)
+        action.secrets = secrets
     db.session.commit()
     return action
 
@@ -122,6 +146,18 @@ def order(names: list[str]) -> list[Action]:
         action.position = position
     db.session.commit()
     return in_order()
+
+
+def bind(actions: list[Action]) -> list[Action]:
+    """Run exactly these actions, in this order; disable every other one, keeping its place after them."""
+    if len({a.id for a in actions}) != len(actions):
+        raise InvalidAction("name each action once")
+    chosen = {a.id for a in actions}
+    rest = [a for a in in_order() if a.id not in chosen]
+    for position, action in enumerate([*actions, *rest], start=1):
+        action.position, action.enabled = position, action.id in chosen
+    db.session.commit()
+    return actions
 
 
 def set_enabled(name: str, enabled: bool) -> Action:

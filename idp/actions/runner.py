@@ -75,6 +75,7 @@ class Transaction:
     prompt: list[str] = field(default_factory=list)
     query: dict[str, str] = field(default_factory=dict)
     audience: str | None = None
+    client_metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -122,7 +123,8 @@ def event_of(user: User, transaction: Transaction) -> dict[str, Any]:
                             "user_id": user.id, "isSocial": False}],
             "migration": migration,
         },
-        "client": {"client_id": transaction.client_id, "name": transaction.client_name, "metadata": {}},
+        "client": {"client_id": transaction.client_id, "name": transaction.client_name,
+                   "metadata": dict(transaction.client_metadata)},
         "connection": connection_info,
         "request": {"ip": ip, "user_agent": user_agent, "hostname": hostname, "method": method,
                     "query": dict(transaction.query)},
@@ -285,6 +287,8 @@ def user_for_test(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email_normalized == normalize(email)).limit(1))
 
 
-def sign_in_for_test(client: tuple[str, str] = TEST_CLIENT) -> Transaction:
-    """Return the sign-in a test of an action runs as: the code flow to a client, asking for openid."""
-    return Transaction(*client, protocol=CODE_FLOW, requested_scopes=["openid"])
+def sign_in_for_test(client: tuple[str, str] = TEST_CLIENT,
+                     metadata: dict[str, str] | None = None) -> Transaction:
+    """Return the sign-in a test of an action runs as: the code flow to a client (and its metadata)."""
+    return Transaction(*client, protocol=CODE_FLOW, requested_scopes=["openid"],
+                       client_metadata=dict(metadata or {}))

@@ -52,7 +52,7 @@ def _detail(client: Client, status: int = 200, error: str | None = None, redirec
 
 @bp.get("/clients/<client_id>")
 def client_detail(client_id: str) -> Response:
-    """One client's settings, never its secret; a form for its redirect URIs."""
+    """One client's settings and client_metadata, never its secret; a form for its redirect URIs."""
     return _detail(_client(client_id))
 
 

@@ -139,7 +139,7 @@ def test(name: str, email: str, client_id: str | None) -> None:
         client = db.session.get(Client, client_id) if len(client_id) <= 64 else None
         if client is None:
             raise click.ClickException(f"no client {client_id}")
-        transaction = runner.sign_in_for_test((client.id, client.name))
+        transaction = runner.sign_in_for_test((client.id, client.name), client.client_metadata)
     try:
         commands = runner.dry_run(action, user, transaction)
     except runner.ActionFailed as e:

@@ -8,6 +8,7 @@ from flask import Blueprint
 
 from idp.connections import registry as connections
 from idp.connections.models import NATIVE_ID
+from idp.db import db
 from idp.oauth import apis, clients
 from idp.oauth.models import Client
 
@@ -24,22 +25,26 @@ bp.cli.help = "Relying parties and machine clients: create, list, update, delete
 @click.option("--post-logout-redirect-uri", "logout_uris", multiple=True, help="Repeatable.")
 @click.option("--audience", "audiences", multiple=True, help="An API it may get tokens for.")
 @click.option("--connection", "connection_name", help="The database connection its users sign in through.")
+@click.option("--metadata", "metadata", multiple=True, metavar="KEY=VALUE",
+              help="client_metadata, which post-login actions read (repeatable; at most 10 keys).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def create(name: str, redirect_uris: tuple[str, ...], public: bool, first_party: bool,
            logout_uris: tuple[str, ...], audiences: tuple[str, ...], connection_name: str | None,
-           as_json: bool) -> None:
+           metadata: tuple[str, ...], as_json: bool) -> None:
     """Register a relying party (or, without redirect URIs, a machine client); its secret is shown once."""
     try:
         connection_id = connections.find(connection_name).id if connection_name else NATIVE_ID
         client, secret = clients.create_client(
             name, list(redirect_uris), public=public, first_party=first_party,
             post_logout_redirect_uris=list(logout_uris), audiences=list(audiences),
-            connection_id=connection_id,
+            connection_id=connection_id, client_metadata=_pairs(metadata),
         )
     except (clients.InvalidClientMetadata, connections.InvalidConnection) as e:
         raise click.ClickException(str(e)) from None
     if as_json:
-        data = {"client_id": client.id, "name": client.name, "redirect_uris": client.redirect_uris}
+        data: dict[str, Any] = {"client_id": client.id, "name": client.name,
+                                "redirect_uris": client.redirect_uris,
+                                "client_metadata": client.client_metadata}
         if secret:
             data["client_secret"] = secret
         click.echo(json.dumps(data))
@@ -57,7 +62,7 @@ def _row(client: Client) -> dict[str, Any]:
     return {"client_id": client.id, "name": client.name, "public": client.public,
             "first_party": client.first_party, "redirect_uris": client.redirect_uris,
             "post_logout_redirect_uris": client.post_logout_redirect_uris, "audiences": client.audiences,
-            "connection_id": client.connection_id}
+            "connection_id": client.connection_id, "client_metadata": client.client_metadata}
 
 
 @bp.cli.command("list")
@@ -81,6 +86,28 @@ def _replacement(values: tuple[str, ...]) -> list[str] | None:
     return [] if values == ("",) else list(values)
 
 
+def _pairs(values: tuple[str, ...]) -> dict[str, str]:
+    """Return the KEY=VALUE pairs of --metadata options; a key given again takes the later value."""
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, equals, text = value.partition("=")
+        if not equals:
+            raise clients.InvalidClientMetadata(f"--metadata takes KEY=VALUE, not {value!r}")
+        pairs[key] = text
+    return pairs
+
+
+def _merged(client_id: str, values: tuple[str, ...]) -> dict[str, str] | None:
+    """Return a client's metadata with the --metadata options merged in (KEY= removes KEY), or None."""
+    if not values:
+        return None
+    client = db.session.get(Client, client_id) if len(client_id) <= 64 else None
+    if client is None:
+        raise click.ClickException(f"no client {client_id}")
+    merged = {**client.client_metadata, **_pairs(values)}
+    return {key: value for key, value in merged.items() if value}
+
+
 @bp.cli.command("update")
 @click.argument("client_id")
 @click.option("--name", help="Shown to users on the login and consent pages.")
@@ -93,10 +120,12 @@ def _replacement(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--audience", "audiences", multiple=True,
               help="An API it may get tokens for (repeatable; replaces the list, '' empties it).")
 @click.option("--connection", "connection_name", help="The database connection its users sign in through.")
+@click.option("--metadata", "metadata", multiple=True, metavar="KEY=VALUE",
+              help="client_metadata to set (repeatable; merged into the old, KEY= removes KEY).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def update(client_id: str, name: str | None, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...],
            first_party: bool | None, audiences: tuple[str, ...], connection_name: str | None,
-           as_json: bool) -> None:
+           metadata: tuple[str, ...], as_json: bool) -> None:
     """Change a client's settings; a list option replaces the list (options first, then `-- CLIENT_ID`)."""
     try:
         connection_id = connections.find(connection_name).id if connection_name else None
@@ -104,6 +133,7 @@ def update(client_id: str, name: str | None, redirect_uris: tuple[str, ...], log
             client_id, name=name, redirect_uris=_replacement(redirect_uris),
             post_logout_redirect_uris=_replacement(logout_uris), first_party=first_party,
             audiences=_replacement(audiences), connection_id=connection_id,
+            client_metadata=_merged(client_id, metadata),
         )
     except (clients.InvalidClientMetadata, connections.InvalidConnection) as e:
         raise click.ClickException(str(e)) from None
@@ -115,8 +145,12 @@ def update(client_id: str, name: str | None, redirect_uris: tuple[str, ...], log
         return
     click.echo(f"updated {client.id}")
     for key, value in row.items():
+        if isinstance(value, dict):
+            value = json.dumps(value)
+        elif isinstance(value, list):
+            value = " ".join(value)
         if key != "client_id":
-            click.echo(f"  {key + ':':<26} {' '.join(value) if isinstance(value, list) else value}")
+            click.echo(f"  {key + ':':<26} {value}")
 
 
 @bp.cli.command("set-connection")

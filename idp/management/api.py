@@ -534,7 +534,7 @@ def delete_user(user_id: str) -> tuple[str, int]:
 def init_app(app: Flask) -> None:
     """Register the API: its blueprint, free of the pages' CSRF checks, and its error shape."""
     import idp.management.logs  # noqa: F401  (its routes, and the events of writes, join the blueprint)
-    from idp.management import connections, jobs  # noqa: F401  (their routes join the blueprint)
+    from idp.management import actions, connections, jobs  # noqa: F401  (their routes join the blueprint)
     app.register_blueprint(bp)
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(bp.name + "."):

@@ -19,7 +19,7 @@ from idp.oauth import tokens
 from idp.oauth.models import Api, Client, ClientGrant
 
 # Auth0's Management API v2 scopes that name what idp holds: users and their metadata, clients and
-# their grants, connections, APIs, logs and statistics, user grants, signing keys.
+# their grants, connections, APIs, logs and statistics, user grants, signing keys, post-login actions.
 MANAGEMENT_SCOPES = [
     {"value": value, "description": description} for value, description in (
         ("read:users", "Read Users"), ("update:users", "Update Users"), ("delete:users", "Delete Users"),
@@ -44,6 +44,8 @@ MANAGEMENT_SCOPES = [
         ("read:logs", "Read Logs"), ("read:logs_users", "Read Logs Users"), ("read:stats", "Read Stats"),
         ("read:signing_keys", "Read Signing Keys"), ("create:signing_keys", "Create Signing Keys"),
         ("update:signing_keys", "Update Signing Keys"),
+        ("read:actions", "Read Actions"), ("create:actions", "Create Actions"),
+        ("update:actions", "Update Actions"), ("delete:actions", "Delete Actions"),
     )
 ]
 MANAGEMENT_NAME = "idp Management API"

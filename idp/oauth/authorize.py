@@ -151,6 +151,7 @@ def _run_actions(sso: Session, client: Client, params: dict[str, str], redirect_
     transaction = runner.Transaction(
         client.id, client.name, runner.CODE_FLOW, scope.split(), redirect_uri=redirect_uri,
         prompt=params.get("prompt", "").split(), query=dict(params), audience=params.get("audience"),
+        client_metadata=dict(client.client_metadata),
     )
     try:
         return runner.run(user, transaction).as_json()

@@ -42,6 +42,8 @@ class Client(Model, ClientMixin):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # idp's own admin dashboard, a first-party public client (idp/admin/auth.py keeps it registered).
     dashboard: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Auth0's client_metadata: string values the post-login actions read as event.client.metadata.
+    client_metadata: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
 
     @property
     def public(self) -> bool:

@@ -214,7 +214,8 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
         client = self.request.client
         requested = scope_to_list(self.request.payload.scope) or row.scope.split()
         transaction = runner.Transaction(client.id, client.name, runner.REFRESH, list(requested),
-                                         audience=row.grant.audience)
+                                         audience=row.grant.audience,
+                                         client_metadata=dict(client.client_metadata))
         try:
             changes = runner.run(user, transaction)
         except runner.Denied as denied:

@@ -175,7 +175,7 @@ def _bearer_error(status: int, error: str | None = None, description: str = "") 
 @bp.route("/userinfo", methods=["GET", "POST"])
 @csrf.exempt
 def userinfo() -> Response:
-    """Return the claims an access token's scope releases about its user."""
+    """Return the claims an access token's scope releases about its user, and those its actions set."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     access_token = value.strip() if scheme.lower() == "bearer" else None
@@ -192,7 +192,9 @@ def userinfo() -> Response:
         return _bearer_error(401, "invalid_token", "The access token does not belong to a user.")
     if "openid" not in row.scope.split():
         return _bearer_error(403, "insufficient_scope", "The access token lacks the openid scope.")
-    response = jsonify(tokens.user_claims(user, row.scope))
+    # What the post-login actions set in the ID token is the user's too, as Auth0 answers it here.
+    claims = {**tokens.user_claims(user, row.scope), **tokens.custom_claims(row.grant.actions, "id_token")}
+    response = jsonify(claims)
     response.headers["Cache-Control"] = "no-store"
     return response
 

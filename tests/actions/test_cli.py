@@ -109,6 +109,19 @@ def test_test_prints_what_the_action_would_do_and_applies_nothing(app: Flask, us
     assert db.session.get(User, user.id).app_metadata == {}  # nothing applied
 
 
+def test_test_sees_the_clients_metadata(app: Flask, user: User, rp: RegisteredClient, tmp_path: Path):
+    source = tmp_path / "tenant.py"
+    source.write_text("def on_execute_post_login(event, api):\n"
+                      "    api.id_token.set_custom_claim('metadata', dict(event.client.metadata))\n")
+    idp(app, "actions", "create", "--name", "tenant", "--file", str(source))
+    assert idp(app, "clients", "update", "--metadata", "tenant=acme", "--", rp.id).exit_code == 0
+    tried = idp(app, "actions", "test", "tenant", "--email", "ada@example.com", "--client", rp.id)
+    assert tried.output.splitlines() == ['id_token_claim  "metadata"  {"tenant": "acme"}'], tried.output
+    # The test client has none.
+    tried = idp(app, "actions", "test", "tenant", "--email", "ada@example.com")
+    assert tried.output.splitlines() == ['id_token_claim  "metadata"  {}'], tried.output
+
+
 def test_test_shows_a_failure_with_its_output_redacted(app: Flask, user: User, tmp_path: Path):
     source = tmp_path / "fails.py"
     source.write_text("def on_execute_post_login(event, api):\n"

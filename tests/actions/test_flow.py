@@ -9,6 +9,7 @@ from flask import Flask
 from idp.actions import registry
 from idp.db import db
 from idp.events import log as events
+from idp.oauth import clients
 from idp.users.models import User
 from tests.actions.conftest import callback, events_of, refresh, signed_in, verified
 from tests.management.conftest import management_token
@@ -40,6 +41,9 @@ def test_claims_reach_the_id_and_access_tokens(app: Flask, ada: User, rp: Regist
     # The access token still calls /userinfo: the audience follows the granted scope.
     info = browser.get("/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert info.status_code == 200 and info.json["sub"] == ada.id
+    # /userinfo answers the ID token's custom claims too, as Auth0's does; the access token's stay its own.
+    assert info.json["https://example.com/roles"] == ["admin", "editor"]
+    assert "https://example.com/client" not in info.json
 
 
 def test_a_registered_claim_refuses_the_login(app: Flask, ada: User, rp: RegisteredClient, browser: Browser):
@@ -153,11 +157,38 @@ def test_metadata_is_saved_and_served_by_the_management_api(app: Flask, ada: Use
     assert shown["user_metadata"] == {"language": "en", "theme": "dark"}
 
 
+CLIENT_METADATA = '''
+def on_execute_post_login(event, api):
+    api.id_token.set_custom_claim("https://example.com/client_metadata", dict(event.client.metadata))
+    api.access_token.set_custom_claim("https://example.com/tenant", event.client.metadata.get("tenant"))
+'''
+
+
+def test_actions_see_the_clients_metadata_at_sign_in_and_refresh(app: Flask, ada: User, rp: RegisteredClient,
+                                                                browser: Browser):
+    clients.update_client(rp.id, client_metadata={"tenant": "acme", "plan-tier": "gold"})
+    registry.create("client-metadata", CLIENT_METADATA)
+    body = signed_in(browser, rp, scope="openid offline_access")
+    assert body["id_claims"]["https://example.com/client_metadata"] == {"tenant": "acme", "plan-tier": "gold"}
+    assert body["access_claims"]["https://example.com/tenant"] == "acme"
+    # A refresh reads the metadata as it is then.
+    clients.update_client(rp.id, client_metadata={"tenant": "globex"})
+    again = refresh(browser, rp, body["refresh_token"])
+    assert again.status_code == 200, again.text
+    assert verified(browser, again.json["access_token"])["https://example.com/tenant"] == "globex"
+    # Each client's sign-in sees its own metadata.
+    made, secret = clients.create_client("Other App", ["https://other.example.com/cb"], first_party=True,
+                                         client_metadata={"tenant": "initech"})
+    other = signed_in(browser, RegisteredClient(made.id, secret, "https://other.example.com/cb"))
+    assert other["id_claims"]["https://example.com/client_metadata"] == {"tenant": "initech"}
+
+
 COUNTER = '''
 def on_execute_post_login(event, api):
     runs = (event.user.app_metadata.get("runs") or 0) + 1
     api.user.set_app_metadata("runs", runs)
     api.access_token.set_custom_claim("runs", runs)
+    api.id_token.set_custom_claim("runs", runs)
     api.access_token.set_custom_claim("protocol", event.transaction.protocol)
     if event.transaction.protocol == "oauth2-refresh-token" and event.secrets.REFRESH == "deny":
         api.access.deny("Refresh is paused")
@@ -172,6 +203,10 @@ def test_a_refresh_runs_the_actions_again(app: Flask, ada: User, rp: RegisteredC
     assert again.status_code == 200, again.text
     claims = verified(browser, again.json["access_token"])
     assert claims["runs"] == 2 and claims["protocol"] == "oauth2-refresh-token"
+    # /userinfo follows the grant: the refresh's run, for the old access token as for the new one.
+    for token in (body["access_token"], again.json["access_token"]):
+        info = browser.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
+        assert info.status_code == 200 and info.json["runs"] == 2
 
 
 def test_a_denied_refresh_is_403_and_leaves_the_token_usable(app: Flask, ada: User, rp: RegisteredClient,

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from idp.actions import registry as action_registry
 from idp.connections import registry
 from idp.connections.models import NATIVE_ID
 from idp.db import db
@@ -44,7 +45,7 @@ NASTY = ["", " ", '"', "\\", "'", "\x00", "\r\n", "é", "日本語", "\U0001f600
          "$.a", "{a,b}", "%00", "a" * 300]
 SORTS = [f"{f}:{d}" for f in FIELDS for d in ("1", "-1")]
 SCOPES = ("read:users create:users update:users delete:users read:logs read:logs_users read:connections "
-          "update:connections read:stats")
+          "update:connections read:stats read:actions create:actions update:actions delete:actions")
 DSN = "postgresql://legacy:s3cret@db.internal/legacy"
 ERROR_SHAPE = {"statusCode", "error", "message", "errorCode"}
 
@@ -75,9 +76,10 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         db.session.commit()
         legacy = registry.create("fuzz-legacy", migrating=True, configuration={"DSN": DSN})
         plain = registry.create("fuzz-plain", migrating=False)
+        action = action_registry.create("fuzz-action", "def on_execute_post_login(event, api):\n    pass\n")
         log_id = db.session.scalars(select(LogEvent.log_id).order_by(LogEvent.log_id)).first() or ""
         yield Target(app, management_token(app, scope=SCOPES),
-                     {"{legacy}": legacy.id, "{plain}": plain.id, "{log}": log_id})
+                     {"{legacy}": legacy.id, "{plain}": plain.id, "{log}": log_id, "{action}": action.id})
 
 
 def send(t: Target, params: list[tuple[str, str]]) -> int:
@@ -214,6 +216,9 @@ ROUTES = {  # each path under /api/v2 and the methods it answers
     "/users": {"GET", "POST"}, "/users/{id}": {"GET", "PATCH", "DELETE"}, "/users-by-email": {"GET"},
     "/users/{id}/logs": {"GET"}, "/logs": {"GET"}, "/logs/{id}": {"GET"}, "/connections": {"GET"},
     "/connections/{id}": {"GET", "PATCH"}, "/stats/migration": {"GET"},
+    "/actions/actions": {"GET", "POST"}, "/actions/actions/{id}": {"GET", "PATCH", "DELETE"},
+    "/actions/actions/{id}/deploy": {"POST"}, "/actions/actions/{id}/test": {"POST"},
+    "/actions/triggers": {"GET"}, "/actions/triggers/{id}/bindings": {"GET", "PATCH"},
 }
 KNOWN_IDS = ["fz-1", "missing", NATIVE_ID, "{legacy}", "{plain}", "{log}", "con_", "0" * 64, "z" * 64]
 HOSTILE_IDS = ["\x00", "a\x00b", "\ud800", "\udfff", "a\ud83d", "%00", "%", "%zz", "..", ".", "~", "a" * 256,
@@ -263,7 +268,8 @@ FIELD_LISTS = st.one_of(st.lists(st.one_of(fields, st.sampled_from(["log_id", "d
 
 
 @ROUTE_FUZZ
-@given(template=st.sampled_from(["/users/{id}", "/users/{id}/logs", "/logs/{id}", "/connections/{id}"]),
+@given(template=st.sampled_from(["/users/{id}", "/users/{id}/logs", "/logs/{id}", "/connections/{id}",
+                                  "/actions/actions/{id}", "/actions/triggers/{id}/bindings"]),
        ident=st.one_of(ids, raw_ids),
        params=optional(fields=FIELD_LISTS, include_fields=flags_, page=numbers_or_hostile,
                        per_page=numbers_or_hostile, include_totals=flags_,
@@ -424,19 +430,64 @@ def test_hostile_scripts_are_taken_or_refused(target, function, source):
     assert code in (200, 400), (source[:300], code, answer)
 
 
+NOOP_ACTION = "def on_execute_post_login(event, api):\n    pass\n"
+action_bodies = st.one_of(
+    st.fixed_dictionaries({}, optional={
+        "name": st.one_of(st.sampled_from(["fuzz-action", "other", "", "a" * 129, "-x"]), hostile,
+                          json_values),
+        "supported_triggers": st.one_of(st.just([{"id": "post-login", "version": "v3"}]), json_values),
+        "code": st.one_of(st.sampled_from([NOOP_ACTION, *SCRIPTS]), json_values),
+        "secrets": st.one_of(st.lists(st.fixed_dictionaries({"name": st.one_of(st.sampled_from(["KEY", ""]),
+                                                                                 hostile)},
+                                                            optional={"value": json_values}), max_size=3),
+                             json_values),
+        "runtime": st.one_of(st.sampled_from(["python3.11", "node22"]), json_values),
+        "dependencies": json_values, "deploy": json_values,
+    }),
+    st.dictionaries(hostile, json_values, max_size=3),
+    json_values,
+)
+binding_bodies = st.one_of(
+    st.fixed_dictionaries({"bindings": st.lists(st.one_of(
+        st.fixed_dictionaries({"ref": st.fixed_dictionaries({
+            "type": st.one_of(st.sampled_from(["action_id", "action_name", "binding_id"]), hostile),
+            "value": st.one_of(st.sampled_from(["{action}", "fuzz-action", "act_x"]), hostile,
+                               json_values)})},
+            optional={"display_name": json_values, "secrets": json_values}),
+        json_values), max_size=3)}),
+    json_values,
+)
+
+
+@ROUTE_FUZZ
+@given(where=st.sampled_from([("POST", "/actions/actions"), ("PATCH", "/actions/actions/{id}"),
+                              ("PATCH", "/actions/triggers/post-login/bindings")]),
+       body=st.one_of(action_bodies, binding_bodies), content_type=st.sampled_from(CONTENT_TYPES[:2]))
+def test_hostile_action_changes_are_answered_or_refused(target, where, body, content_type):
+    method, template = where
+    text = json.dumps(body).replace('"{action}"', json.dumps(target.ids["{action}"]))
+    code, answer = request(target, method, path(target, template, ("{action}", False)), data=text,
+                           content_type=content_type)
+    assert code in (200, 201, 400, 409, 415), (text[:300], code, answer)
+    if code >= 400:
+        assert set(answer) == ERROR_SHAPE, answer
+
+
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PROPFIND", "MKCOL"]
 
 
 @ROUTE_FUZZ
 @given(template=st.sampled_from(sorted(ROUTES)), method=st.sampled_from(METHODS),
-       ident=st.sampled_from(["fz-4", "missing", "{plain}", "{log}"]),
+       ident=st.sampled_from(["fz-4", "missing", "{plain}", "{log}", "{action}", "post-login"]),
        payload=st.one_of(st.just(b""), payloads), content_type=st.sampled_from(CONTENT_TYPES))
 def test_wrong_methods_are_refused(target, template, method, ident, payload, content_type):
     if method in ROUTES[template]:
         method = "PUT"  # a method the route does not answer
     code, body = request(target, method, path(target, template, (ident, False)), data=payload,
                          content_type=content_type)
-    if method == "OPTIONS":
+    if code == 413:  # a form too large to read is refused before any route is chosen
+        assert len(payload) > 500_000 and content_type.startswith("multipart/"), (template, method)
+    elif method == "OPTIONS":
         assert code == 200 and body is None, (template, code, body)
     else:
         assert code == 405, (method, template, code, body)
