@@ -217,12 +217,13 @@ def _apply(commands: list[Command], changes: Changes, metadata: dict[str, dict[s
     return None
 
 
-def _write_metadata(user: User, metadata: dict[str, dict[str, Any]]) -> None:
-    """Write the gathered metadata changes at once; None removes a key."""
+def _write_metadata(user: User, metadata: dict[str, dict[str, Any]]) -> bool:
+    """Write the gathered metadata changes at once (None removes a key); say whether there were any."""
     for kind in ("app_metadata", "user_metadata"):
         if metadata[kind]:
             merged = {**(getattr(user, kind) or {}), **metadata[kind]}
             setattr(user, kind, {k: v for k, v in merged.items() if v is not None})  # a new dict: saved
+    return any(metadata.values())
 
 
 def run(user: User, transaction: Transaction) -> Changes:
@@ -252,10 +253,12 @@ def run(user: User, transaction: Transaction) -> Changes:
         if reason is not None:
             stopped = Denied(action.name, reason)
             break
-    _write_metadata(user, metadata)
+    wrote = _write_metadata(user, metadata)
     if stopped is not None:
         _record(user, transaction, stopped)
-    db.session.commit()
+    if wrote or stopped is not None:
+        # Only then: a commit expires every loaded row, which the sign-in would read again.
+        db.session.commit()
     if stopped is not None:
         raise stopped
     return changes
