@@ -27,6 +27,17 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def scrub_values(value: object, secrets: list[str]) -> object:
+    """Scrub every text inside a JSON value, keys included."""
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, list):
+        return [scrub_values(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {scrub(str(key), secrets): scrub_values(item, secrets) for key, item in value.items()}
+    return value
+
+
 def mask(value: str) -> str:
     """Hide a secret in a listing, keeping only enough to recognise it (never more than a quarter of it)."""
     shown = min(2, len(value) // 4)

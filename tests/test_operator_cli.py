@@ -259,9 +259,10 @@ def test_update_changes_what_is_given_and_checks_it_as_create_does(app, rp):
 
 def test_metadata_is_set_at_creation_and_merged_by_update(app):
     made = run(app, "clients", "create", "--name", "Shop", "--redirect-uri", "https://shop.example.com/cb",
-               "--metadata", "tenant=acme", "--metadata", "plan-tier=gold", "--json")
+               "--metadata", "tenant=acme", "--metadata", "plan-tier=gold", "--metadata", "none=", "--json")
     assert made.exit_code == 0, made.output
     client_id = json.loads(made.output)["client_id"]
+    # none= is no key, as on update
     assert json.loads(made.output)["client_metadata"] == {"tenant": "acme", "plan-tier": "gold"}
     assert db.session.get(Client, client_id).client_metadata == {"tenant": "acme", "plan-tier": "gold"}
 
@@ -284,6 +285,8 @@ def test_metadata_is_refused_beyond_auth0s_limits(app, rp):
     eleven = [arg for n in range(11) for arg in ("--metadata", f"k{n}=v")]
     for args, reason in [(eleven, "at most 10 keys"),
                          (["--metadata", "long=" + "x" * 256], "at most 255 characters"),
+                         (["--metadata", "control=a\tb"], "printable"),
+                         (["--metadata", "surrogate=a\udcffb"], "printable"),
                          (["--metadata", "bad key=v"], "letters, digits"),
                          (["--metadata", "dot.key=v"], "letters, digits"),
                          (["--metadata", "=v"], "letters, digits"),

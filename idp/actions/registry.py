@@ -168,7 +168,7 @@ def set_enabled(name: str, enabled: bool) -> Action:
     return action
 
 
-def delete(name: str) -> None:
+def delete(action: Action) -> None:
     """Delete an action."""
-    db.session.delete(find(name))
+    db.session.delete(action)
     db.session.commit()

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 from flask import current_app, has_request_context, request
 from sqlalchemy import select
@@ -61,6 +61,14 @@ class ActionFailed(Exception):
     def __init__(self, action: str, error: str, output: str = "") -> None:
         super().__init__(f"post-login action {action!r} failed: {error}")
         self.action, self.error, self.output = action, error, output
+
+
+class Application(Protocol):
+    """The client a sign-in is for, as a test names it."""
+
+    id: str
+    name: str
+    client_metadata: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -281,8 +289,11 @@ def _record(user: User, transaction: Transaction, stopped: Denied | ActionFailed
 
 
 def dry_run(action: Action, user: User, transaction: Transaction) -> list[Command]:
-    """Run one action against a user and return its checked commands, applying none (`idp actions test`)."""
-    return call(action, event_of(user, transaction), float(current_app.config["ACTIONS_TIMEOUT"]))
+    """Run one action against a user and return its checked commands, applying none, secrets redacted."""
+    commands = call(action, event_of(user, transaction), float(current_app.config["ACTIONS_TIMEOUT"]))
+    # What a test shows goes to whoever may test, who need not be who may read the secrets.
+    hidden = redact.secrets_in(action.secrets)
+    return [cast(Command, redact.scrub_values(command, hidden)) for command in commands]
 
 
 def user_for_test(email: str) -> User | None:
@@ -290,8 +301,9 @@ def user_for_test(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email_normalized == normalize(email)).limit(1))
 
 
-def sign_in_for_test(client: tuple[str, str] = TEST_CLIENT,
-                     metadata: dict[str, str] | None = None) -> Transaction:
-    """Return the sign-in a test of an action runs as: the code flow to a client (and its metadata)."""
-    return Transaction(*client, protocol=CODE_FLOW, requested_scopes=["openid"],
-                       client_metadata=dict(metadata or {}))
+def sign_in_for_test(client: Application | None = None) -> Transaction:
+    """Return the sign-in a test of an action runs as: the code flow to a client (a test one by default)."""
+    if client is None:
+        return Transaction(*TEST_CLIENT, protocol=CODE_FLOW, requested_scopes=["openid"])
+    return Transaction(client.id, client.name, protocol=CODE_FLOW, requested_scopes=["openid"],
+                       client_metadata=dict(client.client_metadata))

@@ -119,7 +119,7 @@ def disable(name: str) -> None:
 def delete(name: str) -> None:
     """Delete an action."""
     with _refusals():
-        registry.delete(name)
+        registry.delete(registry.find(name))
     click.echo(f"deleted {name}")
 
 
@@ -134,12 +134,12 @@ def test(name: str, email: str, client_id: str | None) -> None:
     user = runner.user_for_test(email)
     if user is None:
         raise click.ClickException(f"no user {email} in idp's database")
-    transaction = runner.sign_in_for_test()
+    client = None
     if client_id is not None:
         client = db.session.get(Client, client_id) if len(client_id) <= 64 else None
         if client is None:
             raise click.ClickException(f"no client {client_id}")
-        transaction = runner.sign_in_for_test((client.id, client.name), client.client_metadata)
+    transaction = runner.sign_in_for_test(client)
     try:
         commands = runner.dry_run(action, user, transaction)
     except runner.ActionFailed as e:

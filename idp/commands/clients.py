@@ -86,15 +86,15 @@ def _replacement(values: tuple[str, ...]) -> list[str] | None:
     return [] if values == ("",) else list(values)
 
 
-def _pairs(values: tuple[str, ...]) -> dict[str, str]:
-    """Return the KEY=VALUE pairs of --metadata options; a key given again takes the later value."""
-    pairs: dict[str, str] = {}
+def _pairs(values: tuple[str, ...], current: dict[str, str] | None = None) -> dict[str, str]:
+    """Return metadata with the KEY=VALUE pairs of --metadata options merged in; KEY= removes KEY."""
+    pairs = dict(current or {})
     for value in values:
         key, equals, text = value.partition("=")
         if not equals:
             raise clients.InvalidClientMetadata(f"--metadata takes KEY=VALUE, not {value!r}")
         pairs[key] = text
-    return pairs
+    return {key: text for key, text in pairs.items() if text}
 
 
 def _merged(client_id: str, values: tuple[str, ...]) -> dict[str, str] | None:
@@ -104,8 +104,7 @@ def _merged(client_id: str, values: tuple[str, ...]) -> dict[str, str] | None:
     client = db.session.get(Client, client_id) if len(client_id) <= 64 else None
     if client is None:
         raise click.ClickException(f"no client {client_id}")
-    merged = {**client.client_metadata, **_pairs(values)}
-    return {key: value for key, value in merged.items() if value}
+    return _pairs(values, client.client_metadata)
 
 
 @bp.cli.command("update")

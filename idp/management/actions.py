@@ -17,15 +17,17 @@ from idp.actions import registry, runner
 from idp.actions.models import Action
 from idp.db import db
 from idp.management.api import (
+    READ_USERS,
     ApiError,
-    _clean,
+    _body,
     _number,
+    _scopes,
     _single,
     _user,
     bp,
     flag,
     invalid_body,
-    json_object,
+    invalid_query,
     requires,
 )
 from idp.management.shapes import iso_time
@@ -36,8 +38,9 @@ UPDATE_ACTIONS, DELETE_ACTIONS = "update:actions", "delete:actions"
 TRIGGER, TRIGGER_VERSION = "post-login", "v3"
 RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_PAGE = 20, 100, 10**9
-MAX_BODY = 262_144  # room for an action of 100,000 characters, escaped
+MAX_BODY = 1_048_576  # room for an action of 100,000 characters, each escaped as \uXXXX, and its secrets
 REF_TYPES = ("action_id", "action_name", "binding_id")
+FIELDS = {"name", "supported_triggers", "code", "dependencies", "runtime", "secrets"}  # of an action's body
 
 
 def _not_found() -> ApiError:
@@ -82,8 +85,7 @@ def _page(params: dict[str, str]) -> tuple[int, int]:
     page = _number(params, "page", 0, MAX_PAGE)
     per_page = _number(params, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
     if per_page < 1:
-        raise ApiError(400, f"Query validation error: 'per_page' must be an integer from 1 to {MAX_PER_PAGE}",
-                       "invalid_query_string")
+        raise invalid_query(f"Query validation error: 'per_page' must be an integer from 1 to {MAX_PER_PAGE}")
     return page, per_page
 
 
@@ -93,16 +95,6 @@ def _trigger(trigger_id: str) -> None:
 
 
 # Request bodies
-
-
-def _body(allowed: set[str]) -> dict[str, Any]:
-    body = json_object(MAX_BODY)
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise invalid_body(f"'Additional properties not allowed: {str(unknown[0])[:64]}'")
-    for name, value in body.items():
-        _clean(value, name)
-    return body
 
 
 def _text(body: dict[str, Any], name: str) -> str | None:
@@ -121,7 +113,7 @@ def _check_platform(body: dict[str, Any]) -> None:
             raise invalid_body(f"'supported_triggers' must be [{{\"id\": \"{TRIGGER}\"}}]: idp runs actions "
                                "after sign-in only")
     runtime = body.get("runtime")
-    if runtime is not None and (not isinstance(runtime, str) or not runtime.startswith("python")):
+    if runtime is not None and (not isinstance(runtime, str) or not runtime.startswith("python3")):
         raise invalid_body(f"'runtime': idp runs actions written in Python ({RUNTIME})")
     if body.get("dependencies") not in (None, []):
         raise invalid_body("'dependencies': idp's actions run with the standard library only")
@@ -163,10 +155,10 @@ def list_actions() -> Response:
     """Every action in run order, a page at a time; `triggerId`, `actionName` and `deployed` filter."""
     params = _single(request.args, {"triggerId", "actionName", "deployed", "installed", "page", "per_page"})
     page, per_page = _page(params)
-    deployed, installed = flag(params, "deployed", True), flag(params, "installed", False)
+    flag(params, "deployed", False)  # a filter to deployed actions only: every action of idp is deployed
     actions = registry.in_order()
-    if params.get("triggerId", TRIGGER) != TRIGGER or not deployed or installed:
-        actions = []  # every action of idp is deployed, none comes from a marketplace
+    if params.get("triggerId", TRIGGER) != TRIGGER or flag(params, "installed", False):
+        actions = []  # none comes from a marketplace
     if "actionName" in params:
         actions = [a for a in actions if a.name == params["actionName"]]
     shown = actions[page * per_page:(page + 1) * per_page]
@@ -178,7 +170,7 @@ def list_actions() -> Response:
 @requires(CREATE_ACTIONS)
 def create_action() -> tuple[Response, int]:
     """Create an action, not bound yet: it runs once the post-login bindings name it."""
-    body = _body({"name", "supported_triggers", "code", "dependencies", "runtime", "secrets", "deploy"})
+    body = _body(FIELDS | {"deploy"}, MAX_BODY)
     _check_platform(body)
     if "deploy" in body and not isinstance(body["deploy"], bool):
         raise invalid_body("'deploy' must be true or false")
@@ -210,7 +202,7 @@ def get_action(action_id: str) -> Response:
 @requires(UPDATE_ACTIONS)
 def update_action(action_id: str) -> Response:
     """Rename an action, replace its code or its secrets; live at once."""
-    body = _body({"name", "supported_triggers", "code", "dependencies", "runtime", "secrets"})
+    body = _body(FIELDS, MAX_BODY)
     _check_platform(body)
     action = _find(action_id)
     name, code = _text(body, "name"), _text(body, "code")
@@ -235,7 +227,7 @@ def delete_action(action_id: str) -> tuple[str, int]:
     if action.enabled and not force:
         raise ApiError(400, "The action is bound to the post-login trigger: unbind it first, or pass "
                             "force=true.", "action_bound")
-    registry.delete(action.name)
+    registry.delete(action)
     return "", 204
 
 
@@ -252,9 +244,13 @@ def test_action(action_id: str) -> Response:
     """Run an action once against a user, applying nothing; say what it would do, or how it failed.
 
     `payload.user` names the user by `user_id` or `email`; `payload.client.client_id` the application
-    (a test client by default).
+    (a test client by default). The action reads the user's profile, so the token needs `read:users`
+    too; what it gives back has the action's secrets redacted.
     """
-    body = _body({"payload"})
+    if READ_USERS not in _scopes():
+        raise ApiError(403, f"Insufficient scope, expected all of: {CREATE_ACTIONS},{READ_USERS}",
+                       "insufficient_scope")
+    body = _body({"payload"}, MAX_BODY)
     payload = body.get("payload")
     if not isinstance(payload, dict):
         raise invalid_body("'payload' must be an object naming the user: {\"user\": {\"user_id\": …}}")
@@ -267,8 +263,7 @@ def test_action(action_id: str) -> Response:
         user = runner.user_for_test(named["email"])
     if user is None:
         raise invalid_body("'payload.user' must name an existing user by 'user_id' or 'email'")
-    client = _object(payload, "client")
-    transaction = _test_sign_in(client.get("client_id"))
+    transaction = runner.sign_in_for_test(_client(_object(payload, "client").get("client_id")))
     try:
         commands = runner.dry_run(action, user, transaction)
     except runner.ActionFailed as failed:
@@ -283,14 +278,15 @@ def _object(payload: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
-def _test_sign_in(client_id: Any) -> runner.Transaction:
+def _client(client_id: Any) -> Client | None:
+    """The application a test names, or None for the test client."""
     if client_id is None:
-        return runner.sign_in_for_test()
+        return None
     known = isinstance(client_id, str) and len(client_id) <= 64 and "\x00" not in client_id
     client = db.session.get(Client, client_id) if known else None
     if client is None:
         raise invalid_body("'payload.client.client_id' must name an existing application")
-    return runner.sign_in_for_test((client.id, client.name), client.client_metadata)
+    return client
 
 
 # The post-login trigger
@@ -336,14 +332,15 @@ def _bound(ref: Any) -> Action:
 def update_bindings(trigger_id: str) -> Response:
     """Bind exactly these actions, in this order; every other action stops running."""
     _trigger(trigger_id)
-    body = _body({"bindings"})
+    body = _body({"bindings"}, MAX_BODY)
     bindings = body.get("bindings")
     if not isinstance(bindings, list):
         raise invalid_body("'bindings' must be a list of {\"ref\": {\"type\", \"value\"}}")
     actions = []
     for binding in bindings:
-        if not isinstance(binding, dict) or set(binding) - {"ref", "display_name", "secrets"}:
-            raise invalid_body("a binding is {\"ref\", \"display_name\"}")
+        if not isinstance(binding, dict) or set(binding) - {"ref", "display_name", "secrets"} \
+                or not isinstance(binding.get("display_name", ""), str):
+            raise invalid_body("a binding is {\"ref\", \"display_name\"}; its display name is its action's")
         if binding.get("secrets"):
             raise invalid_body("a binding has no secrets of its own in idp: give them to the action")
         actions.append(_bound(binding.get("ref")))

@@ -368,9 +368,9 @@ def json_object(limit: int = MAX_BODY) -> dict[str, Any]:
     return body
 
 
-def _body(allowed: set[str]) -> dict[str, Any]:
+def _body(allowed: set[str], limit: int = MAX_BODY) -> dict[str, Any]:
     """The JSON object the request carries, with only known properties, each cleaned."""
-    body = json_object()
+    body = json_object(limit)
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise invalid_body(f"'Additional properties not allowed: {str(unknown[0])[:64]}'")

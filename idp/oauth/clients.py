@@ -77,9 +77,10 @@ def check_metadata(metadata: Any) -> dict[str, str]:
         if not isinstance(key, str) or not METADATA_KEY.fullmatch(key):
             raise InvalidClientMetadata(
                 f"a client_metadata key is 1 to 255 letters, digits, '_' or '-': {str(key)[:300]!r}")
-        if not isinstance(value, str) or len(value) > MAX_METADATA_VALUE:
+        if not isinstance(value, str) or len(value) > MAX_METADATA_VALUE or not value.isprintable():
             raise InvalidClientMetadata(
-                f"the client_metadata {key!r} must be text of at most {MAX_METADATA_VALUE} characters")
+                f"the client_metadata {key!r} must be printable text of at most {MAX_METADATA_VALUE} "
+                "characters")
     return dict(metadata)
 
 

@@ -16,7 +16,7 @@ from tests.actions.conftest import callback, signed_in
 from tests.management.conftest import management_token
 from tests.support import Browser, RegisteredClient
 
-SCOPES = "read:actions create:actions update:actions delete:actions"
+SCOPES = "read:actions create:actions update:actions delete:actions read:users"
 TRIGGERS = [{"id": "post-login", "version": "v3"}]
 HEADER = "def on_execute_post_login(event, api):\n"
 
@@ -67,6 +67,7 @@ def test_an_action_is_created_read_changed_and_deleted(app: Flask, call: Caller)
     assert listed["total"] == 1 and listed["actions"][0]["id"] == created["id"]
     assert call("GET", "/actions", actionName="other").json["total"] == 0
     assert call("GET", "/actions", triggerId="credentials-exchange").json["actions"] == []
+    assert call("GET", "/actions", deployed="false").json["total"] == 1  # a filter only when true
     assert call("GET", f"/actions/{created['id']}").json["code"] == claim("roles")
 
     # PATCH renames and replaces the secrets: one named alone keeps its value, one left out goes.
@@ -152,10 +153,15 @@ def test_conflicts_and_bad_bindings_are_refused(app: Flask, call: Caller):
     assert taken.status_code == 409 and taken.json["errorCode"] == "action_conflict"
     renamed = call("PATCH", f"/actions/{second['id']}", {"name": "first"})
     assert renamed.status_code == 409
-    broken = call("PATCH", f"/actions/{second['id']}", {"code": HEADER.replace(", api", "") + "    pass\n"})
+    # A rename with bad code is refused whole: neither is kept.
+    broken = call("PATCH", f"/actions/{second['id']}", {"name": "renamed",
+                                                         "code": HEADER.replace(", api", "") + "    pass\n"})
     assert broken.status_code == 400 and "must take (event, api)" in broken.json["message"]
+    unnamed = call("PATCH", f"/actions/{second['id']}", {"name": "renamed", "secrets": [{"name": "NEW"}]})
+    assert unnamed.status_code == 400 and "needs a value" in unnamed.json["message"]
     db.session.expire_all()
-    assert db.session.get(Action, second["id"]).code == claim("second")  # unchanged
+    kept = db.session.get(Action, second["id"])
+    assert (kept.name, kept.code, kept.secrets) == ("second", claim("second"), {"TAG": "t"})
 
     path = "/triggers/post-login/bindings"
     registry.bind([db.session.get(Action, first["id"])])
@@ -168,6 +174,7 @@ def test_conflicts_and_bad_bindings_are_refused(app: Flask, call: Caller):
         ([{"ref": {"type": "action_name", "value": "first"}, "secrets": [{"name": "A", "value": "b"}]}],
          "no secrets"),
         ("first", "must be a list"),
+        ([{"ref": {"type": "action_name", "value": "first"}, "display_name": 7}], "display name"),
     ]:
         response = call("PATCH", path, {"bindings": bindings})
         assert response.status_code == 400 and message in response.json["message"], (bindings, response.text)
@@ -192,6 +199,11 @@ def test_scopes_guard_every_endpoint(app: Flask, call: Caller):
         assert response.status_code == 403, (method, path)
         assert response.json["message"] == f"Insufficient scope, expected any of: {needed}"
     assert call("GET", "/actions", scope="read:users").status_code == 403
+    # A test run reads a user's profile: create:actions alone does not open it.
+    alone = call("POST", f"/actions/{action['id']}/test", {"payload": {"user": {"email": "ada@example.com"}}},
+                 scope="create:actions")
+    assert alone.status_code == 403
+    assert alone.json["message"] == "Insufficient scope, expected all of: create:actions,read:users"
     assert app.test_client().get("/api/v2/actions/actions").status_code == 401
 
 
@@ -210,6 +222,7 @@ def on_execute_post_login(event, api):
     print("checking", event.user.email, event.secrets.API_KEY)
     if event.client.client_id != "test-client":
         api.id_token.set_custom_claim("client", event.client.name)
+        api.access_token.set_custom_claim("key", {"value": event.secrets.API_KEY})
     api.user.set_app_metadata("plan", "gold")
     if event.user.email.startswith("boom"):
         raise RuntimeError("no plan for " + event.secrets.API_KEY)
@@ -227,6 +240,7 @@ def test_a_test_run_says_what_the_action_would_do_and_applies_nothing(app: Flask
     by_email = call("POST", path, {"payload": {"user": {"email": "ADA@example.com"},
                                                "client": {"client_id": rp.id}}})
     assert by_email.json["payload"]["commands"] == [["id_token_claim", "client", "Example App"],
+                                                    ["access_token_claim", "key", {"value": "[redacted]"}],
                                                     ["app_metadata", "plan", "gold"]]
     db.session.expire_all()
     assert db.session.get(User, user.id).app_metadata in (None, {})  # nothing applied
@@ -244,3 +258,11 @@ def test_a_test_run_says_what_the_action_would_do_and_applies_nothing(app: Flask
         response = call("POST", path, {"payload": payload})
         assert response.status_code == 400 and message in response.json["message"], response.text
     assert call("POST", path, {"nothing": 1}).status_code == 400
+
+
+def test_an_action_as_long_as_the_cli_takes_is_taken_in_any_script(app: Flask, call: Caller):
+    code = claim("long") + "# " + "é" * 99_000 + "\n"  # each é is 6 bytes of JSON, \u00e9
+    created = call("POST", "/actions", {"name": "long", "supported_triggers": TRIGGERS, "code": code,
+                                        "secrets": [{"name": "TAG", "value": "t"}]})
+    assert created.status_code == 201, created.text[:300]
+    assert db.session.get(Action, created.json["id"]).code == code
