@@ -2,19 +2,25 @@
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, jsonify, render_template, request
+from flask.sansio.app import App
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import http_date, parse_etags
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.edge import Edge, RefuseUnroutableHost
 from idp.errors import InvalidInput, Unavailable
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
 def _origin(url: str) -> str:
@@ -113,6 +119,48 @@ class Document:
         return response.make_conditional(request)
 
 
+DOCUMENTS = "idp.documents"
+# What _security_headers gives a JSON answer.
+JSON_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")]
+
+
+def publish(app: App, path: str, source: Callable[[], Document]) -> None:
+    """Answer a plain GET or HEAD of `path` with `source()` (run in an app context) from PublicDocuments."""
+    app.extensions.setdefault(DOCUMENTS, {})[path] = source
+
+
+class PublicDocuments:
+    """WSGI middleware: answer the public documents (the JWKS, discovery) without Flask's request handling.
+
+    They are the most requested paths and the same for every caller: all a request context would
+    add is the headers written here. A query string or another method still goes through Flask and
+    its checks, and so does a document its source cannot give now (its error answered there).
+    """
+
+    def __init__(self, app: Flask, wsgi_app: "WSGIApplication") -> None:
+        self.app, self.wsgi_app = app, wsgi_app
+
+    def __call__(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
+        source = self.app.extensions.get(DOCUMENTS, {}).get(environ.get("PATH_INFO"))
+        method = environ.get("REQUEST_METHOD")
+        if source is None or method not in ("GET", "HEAD") or environ.get("QUERY_STRING"):
+            return self.wsgi_app(environ, start_response)
+        try:
+            with self.app.app_context():
+                document: Document = source()
+        except Exception:  # noqa: BLE001  (Flask answers it, with its error handling and logging)
+            return self.wsgi_app(environ, start_response)
+        headers = [("ETag", f'"{document.etag}"'),
+                   ("Cache-Control", f"public, max-age={self.app.config['JWKS_MAX_AGE']}"),
+                   ("Access-Control-Allow-Origin", "*"), ("Date", http_date()), *JSON_HEADERS]
+        if parse_etags(environ.get("HTTP_IF_NONE_MATCH")).contains_weak(document.etag):
+            start_response("304 NOT MODIFIED", headers)
+            return []
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(document.body))), *headers])
+        return [] if method == "HEAD" else [document.body]
+
+
 def error_page(error: str, description: str, status: int = 400) -> Response:
     """Return the HTML error page browsers see when we cannot send them back to the client."""
     return Response(render_template("error.html", error=error, description=description), status=status)
@@ -143,7 +191,8 @@ def init_app(app: Flask) -> None:
     """Install CSRF protection, headers and error handlers."""
     csrf.init_app(app)
     limiter.init_app(app)
-    # Innermost middleware: it checks the Host as Flask will see it, after any proxy fix-up.
+    app.wsgi_app = PublicDocuments(app, app.wsgi_app)  # type: ignore[method-assign]
+    # Around it: the Host checked as Flask would see it, after any proxy fix-up.
     app.wsgi_app = RefuseUnroutableHost(app, app.wsgi_app)  # type: ignore[method-assign]
     app.wsgi_app = Edge(  # type: ignore[method-assign]
         app.wsgi_app, app.config["PROXY_HOPS"], app.config["TRUSTED_PROXIES"])

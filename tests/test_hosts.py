@@ -6,7 +6,8 @@ import pytest
 
 UNROUTABLE = ["a" * 64 + ".example", "a..b.example", ".", "x" * 300]
 PATHS = [("GET", "/u/login"), ("GET", "/authorize"), ("POST", "/u/signup"), ("POST", "/oauth/token"),
-         ("GET", "/.well-known/openid-configuration"), ("GET", "/no-such-page"), ("GET", "/static/style.css")]
+         ("GET", "/.well-known/openid-configuration"), ("GET", "/.well-known/jwks.json"),
+         ("GET", "/no-such-page"), ("GET", "/static/style.css")]
 
 
 @pytest.mark.parametrize("host", UNROUTABLE)

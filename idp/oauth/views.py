@@ -5,6 +5,7 @@ from typing import Any
 
 from authlib.common.urls import add_params_to_uri
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from flask.blueprints import BlueprintSetupState
 from flask_wtf import FlaskForm
 from sqlalchemy import Engine, create_engine, make_url, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,9 +21,10 @@ from idp.oauth.models import AUTH_METHODS, SCOPES, SECRET_METHODS
 from idp.oauth.server import ActionDeniedError, json_parameters, query_client, server
 from idp.users.models import User
 from idp.users.sessions import current_session, end_session
-from idp.web import Document, csrf, error_page, per_ip
+from idp.web import Document, csrf, error_page, per_ip, publish
 
 bp = Blueprint("oauth", __name__)
+DISCOVERY = "/.well-known/openid-configuration"
 
 # Parameters that must not be repeated (RFC 6749 §3.1); the others are ignored if repeated.
 SINGLE = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
@@ -63,13 +65,23 @@ def _metadata(iss: str) -> dict[str, Any]:
     }
 
 
-@bp.get("/.well-known/openid-configuration")
-def discovery() -> BaseResponse:
-    """Describe this provider; the document, fixed by the configuration, is built once per process."""
+def discovery_document() -> Document:
+    """Return this provider's metadata document, fixed by the configuration: built once per process."""
     document = current_app.extensions.get("idp.discovery")
     if document is None:
         document = current_app.extensions["idp.discovery"] = Document.of(_metadata(tokens.issuer()))
-    return document.answer(current_app.config["JWKS_MAX_AGE"])
+    return document
+
+
+@bp.get(DISCOVERY)
+def discovery() -> BaseResponse:
+    """Describe this provider (a plain GET is answered by web.PublicDocuments before reaching here)."""
+    return discovery_document().answer(current_app.config["JWKS_MAX_AGE"])
+
+
+@bp.record_once
+def _publish(state: BlueprintSetupState) -> None:
+    publish(state.app, DISCOVERY, discovery_document)
 
 
 @bp.route("/authorize", methods=["GET", "POST"])

@@ -5,7 +5,7 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from idp.db import db, utcnow
 from idp.keys import store
@@ -100,6 +100,47 @@ def test_public_documents_are_cacheable_and_answer_304_when_unchanged(browser, p
     assert "public" in first.headers["Cache-Control"] and "max-age=" in first.headers["Cache-Control"]
     again = browser.client.get(path, headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304 and not again.data
+
+
+@pytest.mark.parametrize("path", ["/.well-known/openid-configuration", "/.well-known/jwks.json"])
+def test_public_documents_skip_the_request_machinery_and_answer_as_it_would(browser, app, path):
+    entered: list[str] = []
+    app.before_request_funcs.setdefault(None, []).append(lambda: entered.append(path))
+    fast = browser.client.get(path)
+    assert entered == []  # answered before Flask's request handling
+    full = browser.client.get(path, query_string={"x": "1"})  # a query string goes through Flask
+    assert entered == [path]
+    assert fast.data == full.data and fast.json
+    same = ("Content-Type", "Content-Length", "ETag", "Cache-Control", "Access-Control-Allow-Origin",
+            "X-Content-Type-Options", "Referrer-Policy")
+    assert [fast.headers.get(h) for h in same] == [full.headers.get(h) for h in same]
+    assert fast.headers["Access-Control-Allow-Origin"] == "*" and fast.headers["Date"]
+    etag = fast.headers["ETag"]
+    assert browser.client.get(path, headers={"If-None-Match": f'W/{etag}, "other"'}).status_code == 304
+    assert browser.client.get(path, headers={"If-None-Match": "*"}).status_code == 304
+    head = browser.client.head(path)
+    assert head.status_code == 200 and head.data == b""
+    assert head.headers["Content-Length"] == str(len(fast.data))
+    assert browser.client.post(path).status_code == 405  # other methods are Flask's
+    assert entered == [path, path]
+    # The Host is checked first, as for every path.
+    assert browser.client.get(path, headers={"Host": "a..b.example"}).status_code == 400
+
+
+def test_a_jwks_whose_keys_cannot_be_read_is_answered_by_flask(browser, app):
+    assert browser.client.get("/.well-known/jwks.json").status_code == 200
+    db.session.execute(text("ALTER TABLE signing_keys RENAME TO signing_keys_gone"))
+    db.session.commit()
+    app.config["KEY_SET_MAX_AGE"] = 0  # read the keys again now
+    try:
+        down = browser.client.get("/.well-known/jwks.json")
+        # Flask's own error answer: the error did not escape the middleware to the server.
+        assert down.status_code == 500 and b"Something went wrong on our side" in down.data
+    finally:
+        db.session.rollback()
+        db.session.execute(text("ALTER TABLE signing_keys_gone RENAME TO signing_keys"))
+        db.session.commit()
+    assert browser.client.get("/.well-known/jwks.json").status_code == 200
 
 
 def test_a_rotation_here_changes_the_jwks_and_the_signing_key_at_once(browser, rp, app):
