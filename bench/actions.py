@@ -39,8 +39,7 @@ def main() -> list[tuple[str, float, float]]:
         client, secret = create_client("Bench", ["https://rp.example/cb"], first_party=True)
         client_id = client.id
         for name in NAMES:
-            registry.create(name, NOOP)
-            registry.set_enabled(name, False)
+            registry.create(name, NOOP, enabled=False)
         pool = runtime.pool()  # the floor's pool, built from the app's SCRIPT_* like the actions' own
     assert secret is not None
     try:
