@@ -2,14 +2,12 @@
 
 import statistics
 import sys
-from base64 import urlsafe_b64encode
-from hashlib import sha256
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bench.harness import measure, provider
+from bench.harness import authorization, measure, provider
 from bench.sandbox import ARGS, SCRIPT, warm_call
 from idp import config
 from idp.actions import registry
@@ -50,11 +48,7 @@ def main() -> list[tuple[str, float, float]]:
               f"follow: {error}", file=sys.stderr)
         jailed = False
     http = app.test_client()
-    verifier = "v" * 64
-    challenge = urlsafe_b64encode(sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    auth_query = {"response_type": "code", "client_id": client_id, "redirect_uri": "https://rp.example/cb",
-                  "scope": "openid profile email", "code_challenge": challenge,
-                  "code_challenge_method": "S256"}
+    auth_query, verifier = authorization(client_id)
 
     def enable(count: int) -> None:
         with app.app_context():

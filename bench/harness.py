@@ -1,9 +1,11 @@
-"""What every benchmark needs: a median timer, the production hasher and a provider to measure."""
+"""What every benchmark needs: a median timer, the production hasher, a provider and a code-flow request."""
 
 import statistics
 import tempfile
 import time
+from base64 import urlsafe_b64encode
 from collections.abc import Callable
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +46,12 @@ def provider(**settings: Any) -> Flask:
         upgrade(directory=SCHEMA)
         ensure_keys()
     return app
+
+
+def authorization(client_id: str) -> tuple[dict[str, str], str]:
+    """Return the query of a code-flow authorization request with PKCE, and its code verifier."""
+    verifier = "v" * 64
+    challenge = urlsafe_b64encode(sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": "https://rp.example/cb",
+             "scope": "openid profile email", "code_challenge": challenge, "code_challenge_method": "S256"}
+    return query, verifier

@@ -1,13 +1,11 @@
 """Protocol endpoints against their floors: one RS256 signature, one argon2id hash."""
 
-from base64 import urlsafe_b64encode
-from hashlib import sha256
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bench.harness import measure, production_hasher, provider
+from bench.harness import authorization, measure, production_hasher, provider
 from idp import config
 from idp.connections.models import NATIVE_ID
 from idp.oauth.clients import create_client
@@ -31,11 +29,7 @@ def main() -> list[tuple[str, float, float]]:
         client_id = client.id
     assert secret is not None
     http = app.test_client()
-    verifier = "v" * 64
-    challenge = urlsafe_b64encode(sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    auth_query = {"response_type": "code", "client_id": client_id, "redirect_uri": "https://rp.example/cb",
-                  "scope": "openid profile email", "code_challenge": challenge,
-                  "code_challenge_method": "S256"}
+    auth_query, verifier = authorization(client_id)
 
     def login() -> None:
         http.delete_cookie("idp_session")

@@ -1,6 +1,7 @@
 """Creating and changing connections and their scripts."""
 
 import ast
+import re
 import secrets
 from importlib import resources
 from typing import Any, cast
@@ -19,6 +20,7 @@ FUNCTIONS = {"login": ("email", "password", "configuration"), "get_user": ("emai
              "count_users": ("configuration",), "export_users": ("cursor", "configuration")}
 OPTIONAL = ("count_users", "export_users")  # a migrating connection may go without these ("" removes one)
 MAX_SCRIPT = 100_000  # characters, as Auth0 allows
+NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,126}[A-Za-z0-9])?")
 
 
 class InvalidConnection(InvalidInput):
@@ -89,8 +91,10 @@ def create(name: str, *, migrating: bool, template_name: str | None = None,
            configuration: dict[str, str] | None = None) -> Connection:
     """Create a connection; a migrating one starts with a template's scripts (no-op by default)."""
     name = name.strip()
-    if not name or len(name) > 128:
-        raise InvalidConnection("a connection needs a name of at most 128 characters")
+    if not NAME.fullmatch(name):
+        # Auth0's rule, which also keeps every name usable in a URL path (the dashboard's).
+        raise InvalidConnection("a connection's name is 1 to 128 letters, digits and '-', starting and "
+                                f"ending with a letter or digit: {name[:128]!r}")
     if db.session.scalar(select(Connection).where(Connection.name == name)) is not None:
         raise InvalidConnection(f"a connection named {name!r} already exists")
     if not migrating and (template_name or configuration):

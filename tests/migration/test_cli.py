@@ -40,6 +40,12 @@ def test_create_refuses_bad_input_clearly(app):
     run(app, "connections", "create", "--name", "x", "--migrate")
     assert "already exists" in run(app, "connections", "create", "--name", "x", "--migrate").output
     assert "belong to migrating" in run(app, "connections", "create", "--name", "y", "--config", "a=b").output
+    # Auth0's rule for names, which also keeps every name usable in the dashboard's URLs.
+    for name in ["a/b", "..", "legacy db", "-legacy", "legacy-", "legacy_db", "é", "a" * 129, ""]:
+        refused = run(app, "connections", "create", "--name", name, "--migrate")
+        assert refused.exit_code != 0 and "letters, digits and '-'" in refused.output, name
+    assert run(app, "connections", "create", "--name", "Legacy-2-" + "a" * 119).exit_code == 0
+    assert db.session.query(Connection).filter(Connection.name.like("%/%")).count() == 0
 
 
 def test_scripts_are_checked_before_they_are_stored(app, tmp_path: Path):

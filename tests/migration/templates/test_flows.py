@@ -42,7 +42,8 @@ class Migrating:
 def migrating(app, store: Store) -> Migrating:
     """A connection made from the store's template, as `idp connections create --migrate` does."""
     app.config.update(SCRIPT_TIMEOUT=10)
-    connection = connections.create(f"legacy {store.template}", migrating=True, template_name=store.template,
+    name = "legacy-" + store.template.replace("_", "-")
+    connection = connections.create(name, migrating=True, template_name=store.template,
                                     configuration=store.configuration)
     assert connection.login_script == connection.get_user_script == connections.template(store.template)
     client, secret = create_client("Legacy App", ["https://legacy-app.example.com/cb"], first_party=True,
