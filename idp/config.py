@@ -29,7 +29,8 @@ KEY_MAINTENANCE_INTERVAL = 60  # how often each process checks for a due rotatio
 # How old a process's copy of the published keys (and the JWKS built from them) may get before it
 # asks the database whether they changed: another process's rotation or revocation shows this late.
 KEY_SET_MAX_AGE = 1.0
-# How long a process reuses a client it read; another process's change to a client shows this late.
+# How long a process reuses a client, a client's grants or the enabled post-login actions it read;
+# another process's change to them shows this late.
 CLIENT_CACHE_MAX_AGE = 1.0
 # How long a process reuses a legacy store's count_users answer (a COUNT over a big legacy table is
 # not free, and the dashboard's pages show it on every view); a changed script or configuration counts

@@ -10,6 +10,7 @@ import re
 from sqlalchemy import func, select
 
 from idp.actions.models import Action
+from idp.cache import Recent
 from idp.db import db
 from idp.errors import InvalidInput
 
@@ -18,6 +19,7 @@ ARGUMENTS = ("event", "api")
 MAX_CODE = 100_000  # characters of an action's source
 MAX_SECRET_KEY, MAX_SECRET_VALUE = 128, 4096
 MAX_SECRETS = 50
+_recent: Recent[list[Action]] = Recent("CLIENT_CACHE_MAX_AGE")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,127}")
 SECRET_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # attribute access: event.secrets.KEY
 
@@ -74,8 +76,22 @@ def in_order() -> list[Action]:
 
 
 def enabled_in_order() -> list[Action]:
-    """Return the actions that run, in run order."""
-    return [a for a in in_order() if a.enabled]
+    """Return the actions that run, in run order: read-only copies, fresh at most CLIENT_CACHE_MAX_AGE ago.
+
+    Every sign-in and refresh asks; another process's change shows this late, this process's at once.
+    """
+    return _recent.get(None, lambda: [_copy(a) for a in in_order() if a.enabled])
+
+
+def _copy(row: Action) -> Action:
+    """Copy an action out of the session: requests of every thread share it, and no commit expires it."""
+    return Action(**{column.key: getattr(row, column.key) for column in Action.__mapper__.column_attrs})
+
+
+def _commit() -> None:
+    """Commit a change to the actions; this process's copy of the enabled ones goes with it."""
+    db.session.commit()
+    _recent.clear()
 
 
 def get(action_id: str) -> Action | None:
@@ -106,7 +122,7 @@ def create(name: str, code: str, secrets: dict[str, str] | None = None, enabled:
     action = Action(name=name, code=code, enabled=enabled, position=(last or 0) + 1)
     action.secrets = dict(secrets or {})
     db.session.add(action)
-    db.session.commit()
+    _commit()
     return action
 
 
@@ -132,7 +148,7 @@ def change(action: Action, name: str | None = None, code: str | None = None,
     if secrets is not None:
         check_secrets(secrets)
         action.secrets = secrets
-    db.session.commit()
+    _commit()
     return action
 
 
@@ -144,7 +160,7 @@ def order(names: list[str]) -> list[Action]:
     rest = [a for a in in_order() if a.name not in names]
     for position, action in enumerate([*named, *rest], start=1):
         action.position = position
-    db.session.commit()
+    _commit()
     return in_order()
 
 
@@ -156,7 +172,7 @@ def bind(actions: list[Action]) -> list[Action]:
     rest = [a for a in in_order() if a.id not in chosen]
     for position, action in enumerate([*actions, *rest], start=1):
         action.position, action.enabled = position, action.id in chosen
-    db.session.commit()
+    _commit()
     return actions
 
 
@@ -164,11 +180,11 @@ def set_enabled(name: str, enabled: bool) -> Action:
     """Turn an action on or off; a disabled action keeps its place in the order."""
     action = find(name)
     action.enabled = enabled
-    db.session.commit()
+    _commit()
     return action
 
 
 def delete(action: Action) -> None:
     """Delete an action."""
     db.session.delete(action)
-    db.session.commit()
+    _commit()

@@ -307,7 +307,7 @@ def list_bindings(trigger_id: str) -> Response:
     """The enabled actions, in run order."""
     _trigger(trigger_id)
     page, per_page = _page(_single(request.args, {"page", "per_page"}))
-    bound = registry.enabled_in_order()
+    bound = [a for a in registry.in_order() if a.enabled]  # fresh, not the per-process copy sign-ins use
     shown = bound[page * per_page:(page + 1) * per_page]
     return jsonify(bindings=[_binding(a) for a in shown], total=len(bound), page=page, per_page=per_page)
 

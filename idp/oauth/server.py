@@ -112,6 +112,16 @@ class IssuesTokens:
         grant = self.new_grant(user, scope or "")
         return tokens.issue(grant, scope or "", include_refresh_token)
 
+    def create_token_response(self) -> Any:
+        """Answer with the tokens; what they wrote is committed once the whole answer, ID token too, is made.
+
+        Committing earlier (at save_token) would expire the code and the user the ID token reads next,
+        which would then be read again; failing later would have spent the code for no answer.
+        """
+        answer = super().create_token_response()  # type: ignore[misc]
+        db.session.commit()
+        return answer
+
 
 class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
     """The code flow; codes are stored as digests and a reused code revokes its grant."""
@@ -206,9 +216,15 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
             return None
         return row
 
+    def _user(self, row: Token) -> User | None:
+        """Return the grant's user, read once per exchange (the session holds loaded rows only weakly)."""
+        if not hasattr(self, "_grant_user"):
+            self._grant_user = db.session.get(User, row.grant.user_id) if row.grant.user_id else None
+        return self._grant_user
+
     def _run_actions(self, row: Token) -> None:
         """Run the post-login actions again; keep what they add for the new tokens, or refuse."""
-        user = db.session.get(User, row.grant.user_id) if row.grant.user_id else None
+        user = self._user(row)
         if user is None:
             return
         client = self.request.client
@@ -228,7 +244,7 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
         return self.request.refresh_token.grant
 
     def authenticate_user(self, refresh_token: Token) -> User | None:
-        return db.session.get(User, refresh_token.grant.user_id)
+        return self._user(refresh_token)
 
     def revoke_old_credential(self, refresh_token: Token) -> None:  # type: ignore[override]  # as above
         """Nothing left to do: the old token was marked rotated when it was accepted."""
@@ -502,7 +518,8 @@ def _revoke_on_credentials_change(user_id: str) -> None:
 def init_app(app: Flask) -> None:
     """Register grants and endpoints, and revoke a user's grants whenever their credentials change."""
     credentials_changed.connect(_revoke_on_credentials_change)
-    server.init_app(app, query_client=query_client, save_token=lambda token, request: db.session.commit())
+    # Nothing to save apart: a grant's rows are written with its tokens and committed with its answer.
+    server.init_app(app, query_client=query_client, save_token=lambda token, request: None)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)

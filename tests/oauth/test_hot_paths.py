@@ -5,13 +5,14 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from idp.db import db, utcnow
 from idp.keys import store
 from idp.oauth import tokens
 from idp.oauth.clients import create_client, delete_client, update_client
 from idp.oauth.models import Grant, RevokedToken, Token
+from tests.conftest import PASSWORD
 from tests.support import Browser, RegisteredClient, auth
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
@@ -151,3 +152,33 @@ def test_a_rotation_here_changes_the_jwks_and_the_signing_key_at_once(browser, r
     assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
     kid = jwt.get_unverified_header(machine_token(browser, rp))["kid"]
     assert kid != signer and kid in {k["kid"] for k in after.json["keys"]}
+
+
+def test_the_code_exchange_and_a_refresh_take_the_fewest_statements(browser, rp, user, app):
+    """The code, its claim, the user, the grant, the code tied to it, the tokens, then a commit."""
+    # As in production, key maintenance (every request here) runs now and then; the enabled actions are
+    # read once, however slow the machine.
+    app.config.update(KEY_MAINTENANCE_INTERVAL=3600, CLIENT_CACHE_MAX_AGE=60)
+    warm = browser.exchange(rp, browser.sign_in(rp, user.email, PASSWORD)["code"])
+    assert warm.status_code == 200
+    code = browser.sign_in(rp, user.email, PASSWORD)["code"]
+    seen: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement.split(None, 1)[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        exchanged = browser.exchange(rp, code)
+        assert exchanged.status_code == 200 and exchanged.json["id_token"]
+        after_exchange = list(seen)
+        seen.clear()
+        refreshed = browser.client.post("/oauth/token", data={
+            "grant_type": "refresh_token", "refresh_token": exchanged.json["refresh_token"]}, **auth(rp))
+        assert refreshed.status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    # Nothing is read again after the commit, which comes last: the ID token is made before it.
+    assert after_exchange == ["SELECT", "UPDATE", "SELECT", "INSERT", "UPDATE", "INSERT"], after_exchange
+    # The token, its grant and user, the enabled actions (cached), the claim, the log event, the new token.
+    assert seen == ["SELECT", "SELECT", "SELECT", "UPDATE", "INSERT", "INSERT"], seen
