@@ -26,6 +26,7 @@ from authlib.oidc.core import grants as oidc_grants
 from flask import Flask, current_app
 from flask import request as flask_request
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 
 from idp.actions import runner
@@ -154,18 +155,22 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
         db.session.commit()
 
     def query_authorization_code(self, code: str, client: ClientMixin) -> AuthorizationCode | None:
-        row = db.session.get(AuthorizationCode, digest(code))
-        if row is None or row.client_id != client.get_client_id():
+        # Claimed and read in one statement; of concurrent exchanges, one gets the row.
+        claimed = db.session.scalar(
+            update(AuthorizationCode).where(AuthorizationCode.code_digest == digest(code),
+                                            AuthorizationCode.client_id == client.get_client_id(),
+                                            AuthorizationCode.used_at.is_(None))
+            .values(used_at=utcnow()).returning(AuthorizationCode)
+            .execution_options(synchronize_session=False))
+        if claimed is None:
+            row = db.session.get(AuthorizationCode, digest(code))
+            if row is not None and row.client_id == client.get_client_id() and row.used_at is not None:
+                # Second use: RFC 6749 §4.1.2 — refuse it and revoke what the first use issued.
+                revoke_grant(row.grant_id)
             return None
-        if not claim_once(AuthorizationCode, AuthorizationCode.code_digest == row.code_digest,
-                          AuthorizationCode.used_at.is_(None), used_at=utcnow()):
-            # Second use: RFC 6749 §4.1.2 — refuse it and revoke what the first use issued.
-            db.session.refresh(row)
-            revoke_grant(row.grant_id)
+        if claimed.expires_at <= utcnow():
             return None
-        if row.expires_at <= utcnow():
-            return None
-        return row
+        return claimed
 
     def new_grant(self, user: User | None, scope: str) -> Grant:
         code: AuthorizationCode = self.request.authorization_code
@@ -204,7 +209,8 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
     # Authlib's stubs want a TokenMixin, where its docs return None for an invalid token; our Token
     # has the mixin's hooks without deriving from it.
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:  # type: ignore[override]
-        row = db.session.scalar(select(Token).where(Token.refresh_digest == digest(refresh_token)))
+        row = db.session.scalar(select(Token).options(joinedload(Token.grant))  # one statement for both
+                                .where(Token.refresh_digest == digest(refresh_token)))
         if row is None or row.grant.revoked_at is not None or not row.check_client(self.request.client):
             return None  # another client's token is refused without being spent
         if row.refresh_expires_at is None or row.refresh_expires_at <= utcnow():

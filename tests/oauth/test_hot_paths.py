@@ -1,5 +1,7 @@
 """The hot paths served from memory still answer exactly: machine tokens, discovery, JWKS and clients."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -155,7 +157,7 @@ def test_a_rotation_here_changes_the_jwks_and_the_signing_key_at_once(browser, r
 
 
 def test_the_code_exchange_and_a_refresh_take_the_fewest_statements(browser, rp, user, app):
-    """The code, its claim, the user, the grant, the code tied to it, the tokens, then a commit."""
+    """Each statement a correct exchange needs, and no other."""
     # As in production, key maintenance (every request here) runs now and then; the enabled actions are
     # read once, however slow the machine.
     app.config.update(KEY_MAINTENANCE_INTERVAL=3600, CLIENT_CACHE_MAX_AGE=60)
@@ -178,7 +180,29 @@ def test_the_code_exchange_and_a_refresh_take_the_fewest_statements(browser, rp,
         assert refreshed.status_code == 200
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
-    # Nothing is read again after the commit, which comes last: the ID token is made before it.
-    assert after_exchange == ["SELECT", "UPDATE", "SELECT", "INSERT", "UPDATE", "INSERT"], after_exchange
-    # The token, its grant and user, the enabled actions (cached), the claim, the log event, the new token.
-    assert seen == ["SELECT", "SELECT", "SELECT", "UPDATE", "INSERT", "INSERT"], seen
+    # The code claimed and read at once, the user, the grant, the code tied to it, the tokens; nothing is
+    # read again after the commit, which comes last: the ID token is made before it.
+    assert after_exchange == ["UPDATE", "SELECT", "INSERT", "UPDATE", "INSERT"], after_exchange
+    # The token with its grant, its user (the enabled actions are cached), the claim, the log event, the
+    # new token.
+    assert seen == ["SELECT", "SELECT", "UPDATE", "INSERT", "INSERT"], seen
+
+
+def test_a_code_sent_twice_at_once_is_exchanged_once_and_what_it_gave_is_revoked(browser, rp, user, app):
+    code = browser.sign_in(rp, user.email, PASSWORD)["code"]
+    together = threading.Barrier(2)
+
+    def exchange(_: int) -> Any:
+        client = app.test_client()  # a request context, session and connection of its own
+        together.wait()
+        return client.post("/oauth/token", data={"grant_type": "authorization_code", "code": code,
+                                                  "redirect_uri": rp.redirect_uri}, **auth(rp))
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = sorted(pool.map(exchange, range(2)), key=lambda a: a.status_code)
+    assert [a.status_code for a in answers] == [200, 400]
+    assert answers[1].json["error"] == "invalid_grant"
+    # A code used twice is assumed stolen (RFC 6749 §4.1.2): the tokens of its first use are revoked.
+    issued = answers[0].json
+    assert introspect(browser, rp, issued["access_token"]) == {"active": False}
+    assert introspect(browser, rp, issued["refresh_token"]) == {"active": False}
