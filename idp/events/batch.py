@@ -22,7 +22,7 @@ from sqlalchemy.pool import Pool
 
 from idp import cache
 from idp.db import db
-from idp.events.log import build
+from idp.events.log import columns
 from idp.events.models import LogEvent
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 FLUSH_DELAY = 1.0  # seconds an event waits, at most, while its database is reachable
 RETRY_DELAY = 5.0  # seconds before trying again when it is not
 MAX_PENDING = 10_000  # events kept per database while it is unreachable
-_COLUMNS = [column.key for column in LogEvent.__table__.columns]
 
 
 class _Batch:
@@ -66,9 +65,8 @@ _watched: "weakref.WeakSet[Engine]" = weakref.WeakSet()  # engines whose disposa
 
 
 def record_soon(type_: str, description: str | None = None, **fields: Any) -> None:
-    """Queue a log event (see `events.log.build`) to be written within FLUSH_DELAY seconds."""
-    built = build(type_, description, **fields)
-    row = {name: getattr(built, name) for name in _COLUMNS}
+    """Queue a log event (see `events.log.columns`) to be written within FLUSH_DELAY seconds."""
+    row = columns(type_, description, **fields)  # no ORM object: this is the hot path's own cost
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     engine = db.engine
     key = str(engine.url)

@@ -42,26 +42,33 @@ def _clip(value: str | None, limit: int) -> str | None:
     return value.replace("\x00", "\ufffd")[:limit] if value else None
 
 
-def build(type_: str, description: str | None = None, *, connection: str | None = None,
-          connection_id: str | None = None, client_id: str | None = None, client_name: str | None = None,
-          user_id: str | None = None, user_name: str | None = None, audience: str | None = None,
-          scope: str | None = None, details: dict[str, Any] | None = None, database: bool = True) -> LogEvent:
-    """Return a log event, with the request's address, user agent and host (none outside a request).
+def columns(type_: str, description: str | None = None, *, connection: str | None = None,
+            connection_id: str | None = None, client_id: str | None = None, client_name: str | None = None,
+            user_id: str | None = None, user_name: str | None = None, audience: str | None = None,
+            scope: str | None = None, details: dict[str, Any] | None = None,
+            database: bool = True) -> dict[str, Any]:
+    """Return a log event's columns, with the request's address, user agent and host (none outside one).
 
     `database` marks events of a database connection (strategy "auth0", strategy_type "database").
     """
     ip = user_agent = hostname = None
     if has_request_context():
         ip, user_agent, hostname = request.remote_addr, request.headers.get("User-Agent"), request.host
-    return LogEvent(
-        log_id=new_log_id(), date=utcnow(), type=type_, description=_clip(description, 2000),
-        connection=_clip(connection, 128), connection_id=_clip(connection_id, 64),
-        client_id=_clip(client_id, 64), client_name=_clip(client_name, 255), ip=_clip(ip, 64),
-        user_agent=_clip(user_agent, 512), hostname=_clip(hostname, 255), user_id=_clip(user_id, 255),
-        user_name=_clip(user_name, 320), audience=_clip(audience, 2048), scope=_clip(scope, 4000),
-        strategy="auth0" if database else None, strategy_type="database" if database else None,
-        details=details or {},
-    )
+    return {
+        "log_id": new_log_id(), "date": utcnow(), "type": type_, "description": _clip(description, 2000),
+        "connection": _clip(connection, 128), "connection_id": _clip(connection_id, 64),
+        "client_id": _clip(client_id, 64), "client_name": _clip(client_name, 255), "ip": _clip(ip, 64),
+        "user_agent": _clip(user_agent, 512), "hostname": _clip(hostname, 255),
+        "user_id": _clip(user_id, 255), "user_name": _clip(user_name, 320),
+        "audience": _clip(audience, 2048), "scope": _clip(scope, 4000),
+        "strategy": "auth0" if database else None, "strategy_type": "database" if database else None,
+        "details": details or {},
+    }
+
+
+def build(type_: str, description: str | None = None, **fields: Any) -> LogEvent:
+    """Return a log event (see `columns`)."""
+    return LogEvent(**columns(type_, description, **fields))
 
 
 def record(type_: str, description: str | None = None, **fields: Any) -> LogEvent:
