@@ -348,8 +348,9 @@ def _lookup(token_string: str, hint: str | None) -> Issued | None:
         else:
             if claims.get("gty") == tokens.CLIENT_CREDENTIALS:
                 return tokens.ClientToken(claims)
-            return db.session.get(Token, str(claims.get("jti")))
-    return db.session.scalar(select(Token).where(Token.refresh_digest == digest(token_string)))
+            return db.session.get(Token, str(claims.get("jti")), options=[joinedload(Token.grant)])
+    return db.session.scalar(select(Token).options(joinedload(Token.grant))
+                             .where(Token.refresh_digest == digest(token_string)))
 
 
 class Revocation(RevocationEndpoint):

@@ -11,6 +11,7 @@ from typing import Any
 import jwt
 from flask import current_app
 from sqlalchemy import delete
+from sqlalchemy.orm import joinedload
 
 from idp.actions.runner import REGISTERED
 from idp.db import db, utcnow
@@ -192,7 +193,7 @@ def active_token(access_token: str) -> Token:
 
 def active_row(claims: dict[str, Any]) -> Token:
     """Return the stored row of an access token whose claims were verified, unless it was revoked."""
-    row = db.session.get(Token, str(claims.get("jti")))
+    row = db.session.get(Token, str(claims.get("jti")), options=[joinedload(Token.grant)])  # one statement
     if row is None or row.access_revoked_at is not None or row.is_revoked():
         raise InvalidToken("token revoked")
     return row
