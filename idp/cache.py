@@ -28,6 +28,7 @@ class Recent(Generic[V]):
     def __init__(self, max_age_setting: str) -> None:
         self.max_age_setting = max_age_setting
         self._entries: dict[tuple[str, Hashable], tuple[float, V]] = {}
+        self._generation = 0  # how many times this cache was cleared
         on_forget(self.clear)
 
     def get(self, key: Hashable, load: Callable[[], V]) -> V:
@@ -36,7 +37,10 @@ class Recent(Generic[V]):
         hit = self._entries.get(full)
         if hit is not None and now - hit[0] < current_app.config[self.max_age_setting]:
             return hit[1]
+        generation = self._generation
         value = load()
+        if generation != self._generation:
+            return value  # changed while it was read: what was read may predate the change, keep none
         if len(self._entries) >= LIMIT:
             self._entries.clear()
         self._entries[full] = (now, value)
@@ -44,4 +48,5 @@ class Recent(Generic[V]):
 
     def clear(self) -> None:
         """Forget every value: this process has just changed what they were read from."""
+        self._generation += 1
         self._entries.clear()

@@ -133,8 +133,10 @@ class PublicDocuments:
     """WSGI middleware: answer the public documents (the JWKS, discovery) without Flask's request handling.
 
     They are the most requested paths and the same for every caller: all a request context would
-    add is the headers written here. A query string or another method still goes through Flask and
-    its checks, and so does a document its source cannot give now (its error answered there).
+    add is the headers written here. A query string, another method or an If-Match still goes through
+    Flask and its checks, and so does a document its source cannot give now (its error answered
+    there). What a process starts at its first request (the mail sender, unfinished jobs) waits for
+    its first other request.
     """
 
     def __init__(self, app: Flask, wsgi_app: "WSGIApplication") -> None:
@@ -143,7 +145,8 @@ class PublicDocuments:
     def __call__(self, environ: "WSGIEnvironment", start_response: "StartResponse") -> Iterable[bytes]:
         source = self.app.extensions.get(DOCUMENTS, {}).get(environ.get("PATH_INFO"))
         method = environ.get("REQUEST_METHOD")
-        if source is None or method not in ("GET", "HEAD") or environ.get("QUERY_STRING"):
+        if source is None or method not in ("GET", "HEAD") or environ.get("QUERY_STRING") \
+                or "HTTP_IF_MATCH" in environ:  # a precondition other than If-None-Match: Flask's to judge
             return self.wsgi_app(environ, start_response)
         try:
             with self.app.app_context():

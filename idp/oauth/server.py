@@ -161,7 +161,7 @@ class AuthorizationCodeGrant(IssuesTokens, grants.AuthorizationCodeGrant):
                                             AuthorizationCode.client_id == client.get_client_id(),
                                             AuthorizationCode.used_at.is_(None))
             .values(used_at=utcnow()).returning(AuthorizationCode)
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False, populate_existing=True))
         if claimed is None:
             row = db.session.get(AuthorizationCode, digest(code))
             if row is not None and row.client_id == client.get_client_id() and row.used_at is not None:
@@ -257,7 +257,7 @@ class RefreshTokenGrant(IssuesTokens, grants.RefreshTokenGrant):
 
     def generate_token(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         token = super().generate_token(*args, **kwargs)
-        # Committed with the rotation and the new token (save_token).
+        # Committed with the rotation and the new token (IssuesTokens.create_token_response).
         client, grant, user = self.request.client, self.request.refresh_token.grant, self.request.user
         connection = db.session.get(Connection, user.connection_id) if user is not None else None
         events.record(events.SUCCESS_REFRESH, "Successful exchange of Refresh Token for Access Token",

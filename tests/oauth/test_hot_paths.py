@@ -9,6 +9,7 @@ import jwt
 import pytest
 from sqlalchemy import event, func, select, text
 
+from idp.cache import Recent
 from idp.db import db, utcnow
 from idp.keys import store
 from idp.oauth import tokens
@@ -125,7 +126,8 @@ def test_public_documents_skip_the_request_machinery_and_answer_as_it_would(brow
     assert head.status_code == 200 and head.data == b""
     assert head.headers["Content-Length"] == str(len(fast.data))
     assert browser.client.post(path).status_code == 405  # other methods are Flask's
-    assert entered == [path, path]
+    assert browser.client.get(path, headers={"If-Match": '"other"'}).status_code == 412  # and If-Match
+    assert entered == [path, path, path]
     # The Host is checked first, as for every path.
     assert browser.client.get(path, headers={"Host": "a..b.example"}).status_code == 400
 
@@ -206,3 +208,17 @@ def test_a_code_sent_twice_at_once_is_exchanged_once_and_what_it_gave_is_revoked
     issued = answers[0].json
     assert introspect(browser, rp, issued["access_token"]) == {"active": False}
     assert introspect(browser, rp, issued["refresh_token"]) == {"active": False}
+
+
+def test_a_value_read_while_its_cache_was_cleared_is_not_kept(app):
+    """A change made while a request read the old value: the next request reads again."""
+    recent: Recent[str] = Recent("CLIENT_CACHE_MAX_AGE")
+
+    def read_as_it_changes() -> str:
+        recent.clear()  # what a registry write does when it commits, here in the middle of the read
+        return "before the change"
+
+    assert recent.get("key", read_as_it_changes) == "before the change"
+    assert recent.get("key", lambda: "after the change") == "after the change"
+    assert recent.get("key", lambda: "later") == "after the change"  # kept for CLIENT_CACHE_MAX_AGE
+
