@@ -137,16 +137,23 @@ def update(name: str, code: str | None = None, secrets: dict[str, str] | None = 
 
 def change(action: Action, name: str | None = None, code: str | None = None,
            secrets: dict[str, str] | None = None) -> Action:
-    """Rename an action, replace its code, or replace all its secrets; what is None stays."""
-    if name is not None and name != action.name:
-        _check_name(name)
-        _check_free(name)
-        action.name = name
+    """Rename an action, replace its code, or replace all its secrets; what is None stays.
+
+    Everything is checked before anything changes: a refusal leaves the action as it was.
+    """
+    new_name = name if name != action.name else None
+    if new_name is not None:
+        _check_name(new_name)
+        _check_free(new_name)
     if code is not None:
         check_code(code)
-        action.code = code
     if secrets is not None:
         check_secrets(secrets)
+    if new_name is not None:
+        action.name = new_name
+    if code is not None:
+        action.code = code
+    if secrets is not None:
         action.secrets = secrets
     _commit()
     return action

@@ -172,3 +172,14 @@ def test_a_bad_actions_timeout_stops_start_up(tmp_path: Path, value: Any):
     with pytest.raises(ConfigurationError, match="ACTIONS_TIMEOUT must be a positive number"):
         create_app({**base_config(f"sqlite:///{tmp_path / 'idp.sqlite3'}", tmp_path),
                     "ACTIONS_TIMEOUT": value})
+
+
+def test_a_refused_change_leaves_the_action_as_it_was(app: Flask):
+    noop = "def on_execute_post_login(event, api):\n    pass\n"
+    action = registry.create("keep", noop, {"KEY": "value"})
+    for change in [{"name": "renamed", "code": "def on_execute_post_login(event):\n    pass\n"},
+                   {"name": "renamed", "code": noop + "# new\n", "secrets": {"not an identifier": "x"}}]:
+        with pytest.raises(registry.InvalidAction):
+            registry.change(action, **change)
+        # Unchanged in this very session, before any rollback.
+        assert (action.name, action.code, action.secrets) == ("keep", noop, {"KEY": "value"})
