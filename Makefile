@@ -22,9 +22,10 @@ $(AUTH0_V4)/.installed: $(STAMP)
 tests/interop/node_modules/.package-lock.json: tests/interop/package-lock.json
 	cd tests/interop && npm ci --silent --no-audit --no-fund
 
-# The browser tests drive Debian's Chromium (Playwright never downloads a browser here); the
-# production-layout tests put Debian's nginx in front as a TLS-terminating proxy.
-PACKAGES := chromium nginx libseccomp2
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here), which trusts
+# the https tests' CA through an NSS database (certutil); the production-layout tests put Debian's nginx
+# in front as a TLS-terminating proxy.
+PACKAGES := chromium libnss3-tools nginx libseccomp2
 packages:
 	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \

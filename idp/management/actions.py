@@ -38,7 +38,7 @@ UPDATE_ACTIONS, DELETE_ACTIONS = "update:actions", "delete:actions"
 TRIGGER, TRIGGER_VERSION = "post-login", "v3"
 RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 DEFAULT_PER_PAGE, MAX_PER_PAGE, MAX_PAGE = 20, 100, 10**9
-MAX_BODY = 1_048_576  # room for an action of 100,000 characters, each escaped as \uXXXX, and its secrets
+MAX_BODY = 1_048_576  # room for an action of 100,000 characters escaped in six bytes each, and its secrets
 REF_TYPES = ("action_id", "action_name", "binding_id")
 FIELDS = {"name", "supported_triggers", "code", "dependencies", "runtime", "secrets"}  # of an action's body
 

@@ -1,5 +1,8 @@
 """Every hosted form in Chromium over https, as production runs: TLS in `idp serve`, or nginx in front."""
 
+import os
+import shutil
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -12,6 +15,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 from playwright.sync_api import Browser, Locator, Page
+from playwright.sync_api import Error as PlaywrightError
 from requests.adapters import HTTPAdapter
 from werkzeug.serving import make_server
 
@@ -19,6 +23,7 @@ from demo.rp import create_rp
 from idp.oauth.clients import create_client
 from tests.browser.conftest import TIMEOUT_MS
 from tests.browser.pages import Screenshots, claim, follow, heading, output_root, sign_in, submit, visit
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, require_service
 from tests.mailbox import Mailbox, make_certificates
 from tests.served import Served, free_port, listen, serve, tls_proxy
 from tests.support import csrf_token
@@ -97,12 +102,25 @@ def cross(page: Page, target: Locator, url: str) -> None:
 
 
 @pytest.fixture
-def https_page(chromium: Browser) -> Iterator[Page]:
-    """A Chromium tab that trusts the test certificate, JavaScript off."""
-    context = chromium.new_context(java_script_enabled=False, ignore_https_errors=True)
+def https_page(chromium: Browser, deployment: Deployment, tmp_path: Path) -> Iterator[Page]:
+    """A Chromium tab that trusts the test CA as a user's would, JavaScript off: certificates are checked.
+
+    Chromium reads the CAs a user added from NSS's database in its HOME; this Chromium's HOME holds one
+    that trusts the test CA, and nothing else is waived (no ignored certificate errors).
+    """
+    if shutil.which("certutil") is None:
+        require_service("NSS's certutil", "apt-get install -y libnss3-tools")
+    nssdb = tmp_path / "chromium-home" / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    trust = ["-A", "-t", "C,,", "-n", "idp test CA", "-i", str(deployment.ca)]  # a CA for servers
+    for args in (["-N", "--empty-password"], trust):
+        subprocess.run(["certutil", "-d", f"sql:{nssdb}", *args], check=True, capture_output=True)
+    browser = chromium.browser_type.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                           env={**os.environ, "HOME": str(nssdb.parent.parent)})
+    context = browser.new_context(java_script_enabled=False)
     context.set_default_timeout(TIMEOUT_MS)
     yield context.new_page()
-    context.close()
+    browser.close()
 
 
 def signed_in_elsewhere(deployment: Deployment) -> requests.Session:
@@ -118,10 +136,16 @@ def signed_in_elsewhere(deployment: Deployment) -> requests.Session:
 
 
 @BOTH
-def test_every_hosted_form_works_over_https(tls: str, deployment: Deployment, https_page: Page) -> None:
+def test_every_hosted_form_works_over_https(tls: str, deployment: Deployment, https_page: Page,
+                                            chromium: Browser) -> None:
     """Sign up, consent, verify, change the password, reset, sign in, sign out three ways: all posts."""
     page, idp, rp = https_page, deployment.url, deployment.rp_url
     shots = Screenshots(output_root() / "browser" / f"https-{tls}")
+    # The certificate is really checked: a Chromium that does not trust the test CA refuses the provider.
+    untrusting = chromium.new_page()
+    with pytest.raises(PlaywrightError, match="ERR_CERT_AUTHORITY_INVALID"):
+        untrusting.goto(idp + "/u/login")
+    untrusting.close()
 
     visit(page, rp + "/")
     cross(page, page.get_by_role("link", name="Sign in with idp"), idp + "/u/login?")
