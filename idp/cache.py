@@ -5,8 +5,10 @@ from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from flask import current_app
+from sqlalchemy import inspect
 
 V = TypeVar("V")
+R = TypeVar("R")
 LIMIT = 10_000  # entries kept per cache at the most: a flood of unknown keys cannot grow it further
 _forgetters: list[Callable[[], None]] = []
 
@@ -20,6 +22,13 @@ def forget_all() -> None:
     """Forget every per-process cache: the database was changed behind idp's back (a restore, a test)."""
     for forget in _forgetters:
         forget()
+
+
+def detached(row: R) -> R:
+    """Copy a row's columns out of its session: requests of every thread may share the copy, and no
+    commit expires it."""
+    kind = type(row)
+    return kind(**{column.key: getattr(row, column.key) for column in inspect(kind).column_attrs})
 
 
 class Recent(Generic[V]):

@@ -10,7 +10,7 @@ import re
 from sqlalchemy import func, select
 
 from idp.actions.models import Action
-from idp.cache import Recent
+from idp.cache import Recent, detached
 from idp.db import db
 from idp.errors import InvalidInput
 
@@ -80,12 +80,7 @@ def enabled_in_order() -> list[Action]:
 
     Every sign-in and refresh asks; another process's change shows this late, this process's at once.
     """
-    return _recent.get(None, lambda: [_copy(a) for a in in_order() if a.enabled])
-
-
-def _copy(row: Action) -> Action:
-    """Copy an action out of the session: requests of every thread share it, and no commit expires it."""
-    return Action(**{column.key: getattr(row, column.key) for column in Action.__mapper__.column_attrs})
+    return _recent.get(None, lambda: [detached(a) for a in in_order() if a.enabled])
 
 
 def _commit() -> None:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from idp.cache import Recent
+from idp.cache import Recent, detached
 from idp.connections.models import NATIVE_ID
 from idp.db import db
 from idp.edge import is_loopback
@@ -28,14 +28,11 @@ _recent: Recent[Client | None] = Recent("CLIENT_CACHE_MAX_AGE")
 
 def cached(client_id: str) -> Client | None:
     """Return a client by id: a read-only copy, fresh from the database at most CLIENT_CACHE_MAX_AGE ago."""
-    return _recent.get(client_id, lambda: _copy(db.session.get(Client, client_id)))
+    return _recent.get(client_id, lambda: _detached(db.session.get(Client, client_id)))
 
 
-def _copy(row: Client | None) -> Client | None:
-    """Copy a client out of the session: requests of every thread share it, and no commit expires it."""
-    if row is None:
-        return None
-    return Client(**{column.key: getattr(row, column.key) for column in Client.__mapper__.column_attrs})
+def _detached(row: Client | None) -> Client | None:
+    return None if row is None else detached(row)
 
 
 def _changed() -> None:
