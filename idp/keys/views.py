@@ -20,7 +20,7 @@ def document() -> web.Document:
 @bp.get(PATH)
 def jwks() -> BaseResponse:
     """Publish the JWKS (a plain GET is answered by web.PublicDocuments before reaching here)."""
-    return document().answer(current_app.config["JWKS_MAX_AGE"])
+    return key_set().jwks.answer(current_app.config["JWKS_MAX_AGE"])  # maintained before_request
 
 
 @bp.record_once
